@@ -1,0 +1,98 @@
+"""jaxinit: neural-network weight initializers for JAX and Flax.
+
+A drop-in superset of :mod:`jax.nn.initializers`: every initializer is a pure, hashable value
+``init(key, shape, dtype=None, out_sharding=None) -> jax.Array`` that draws in float32 and casts
+once, computes fans by one rule, and honours ``out_sharding``.
+"""
+
+from jax.nn.initializers import Initializer as Initializer
+
+from jaxinit._src.base import BaseInitializer as BaseInitializer
+from jaxinit._src.constant import Constant as constant
+from jaxinit._src.constant import ones as ones
+from jaxinit._src.constant import ones_init as ones_init
+from jaxinit._src.constant import zeros as zeros
+from jaxinit._src.constant import zeros_init as zeros_init
+from jaxinit._src.elementwise import Normal as normal
+from jaxinit._src.elementwise import TruncatedNormal as truncated_normal
+from jaxinit._src.elementwise import Uniform as uniform
+from jaxinit._src.elementwise import UniformRange as uniform_range
+from jaxinit._src.fans import Fans as Fans
+from jaxinit._src.fans import compute_fans as compute_fans
+from jaxinit._src.fans import einsum_axes as einsum_axes
+from jaxinit._src.frameworks import CaffeGaussian as caffe_gaussian
+from jaxinit._src.frameworks import CaffeMSRA as caffe_msra
+from jaxinit._src.frameworks import CaffeXavier as caffe_xavier
+from jaxinit._src.frameworks import MSRAPrelu as msra_prelu
+from jaxinit._src.frameworks import MXNetXavier as mxnet_xavier
+from jaxinit._src.frameworks import UniformUnitScaling as uniform_unit_scaling
+from jaxinit._src.orthogonal import DeltaOrthogonal as delta_orthogonal
+from jaxinit._src.orthogonal import Orthogonal as orthogonal
+from jaxinit._src.registry import get as get
+from jaxinit._src.registry import names as registry_names
+from jaxinit._src.registry import serialize as serialize
+from jaxinit._src.structured import Bilinear as bilinear
+from jaxinit._src.structured import Dirac as dirac
+from jaxinit._src.structured import Identity as identity
+from jaxinit._src.structured import PositiveUnitball as positive_unitball
+from jaxinit._src.structured import Sparse as sparse
+from jaxinit._src.variance import GlorotNormal as glorot_normal
+from jaxinit._src.variance import GlorotUniform as glorot_uniform
+from jaxinit._src.variance import HeNormal as he_normal
+from jaxinit._src.variance import HeUniform as he_uniform
+from jaxinit._src.variance import LecunNormal as lecun_normal
+from jaxinit._src.variance import LecunUniform as lecun_uniform
+from jaxinit._src.variance import VarianceScaling as variance_scaling
+from jaxinit._src.variance import calculate_gain as calculate_gain
+
+__version__ = "0.1.0"
+
+xavier_uniform = glorot_uniform
+xavier_normal = glorot_normal
+kaiming_uniform = he_uniform
+kaiming_normal = he_normal
+
+__all__ = [
+    "BaseInitializer",
+    "Fans",
+    "Initializer",
+    "bilinear",
+    "caffe_gaussian",
+    "caffe_msra",
+    "caffe_xavier",
+    "calculate_gain",
+    "compute_fans",
+    "constant",
+    "delta_orthogonal",
+    "dirac",
+    "einsum_axes",
+    "get",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "identity",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "msra_prelu",
+    "mxnet_xavier",
+    "normal",
+    "ones",
+    "ones_init",
+    "orthogonal",
+    "positive_unitball",
+    "registry_names",
+    "serialize",
+    "sparse",
+    "truncated_normal",
+    "uniform",
+    "uniform_range",
+    "uniform_unit_scaling",
+    "variance_scaling",
+    "xavier_normal",
+    "xavier_uniform",
+    "zeros",
+    "zeros_init",
+]

@@ -1,0 +1,5 @@
+"""``python -m jaxinit``: the command-line interface."""
+
+from jaxinit._src.cli import main
+
+raise SystemExit(main())

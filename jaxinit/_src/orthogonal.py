@@ -1,0 +1,168 @@
+"""Orthogonal and delta-orthogonal initializers: Haar-distributed (semi-)orthogonal matrices.
+
+The QR factorization always runs in float32/float64 (complex64/128), whatever the output dtype.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxinit._src import random
+from jaxinit._src.base import BaseInitializer
+from jaxinit._src.typing import Array, DTypeLike, KeyArray, RealNumeric
+from jaxinit._src.validation import check_int, check_real, normalize_axes
+
+
+def haar(key: KeyArray, n_rows: int, n_cols: int, dtype: Any) -> Array:
+    """A Haar-distributed (n_rows, n_cols) matrix with orthonormal rows or columns.
+
+    QR of a Gaussian (max, min) matrix with the signs of R's diagonal moved into Q (Mezzadri
+    2007); complex dtypes give Haar unitary matrices. A zero diagonal entry (probability 0)
+    keeps sign 1 rather than zeroing a column.
+    """
+    big, small = max(n_rows, n_cols), min(n_rows, n_cols)
+    z = random.normal(key, (big, small), dtype)
+    q, r = jnp.linalg.qr(z)
+    d = jnp.diagonal(r)
+    if random.is_complex(dtype):
+        mag = jnp.abs(d)
+        phase = jnp.where(mag == 0, jnp.ones_like(d), d / jnp.where(mag == 0, 1, mag))
+    else:
+        phase = jnp.where(d == 0, jnp.ones_like(d), jnp.sign(d))
+    q = q * phase[None, :]
+    return q.T if n_rows < n_cols else q
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Orthogonal(BaseInitializer):
+    r"""Uniformly (Haar) distributed orthogonal matrices, times `scale`.
+
+    The shape is viewed as a matrix of ``prod(shape) / shape[column_axis]`` rows and
+    ``shape[column_axis]`` columns. If there are fewer rows than columns the rows are
+    orthonormal, otherwise the columns are:
+
+    .. math:: W W^\top = \text{scale}^2 I \ \text{(rows} \le \text{cols)}, \qquad
+              W^\top W = \text{scale}^2 I \ \text{(otherwise)}
+
+    Complex dtypes give Haar unitary matrices. The factorization runs in float32 (float64
+    under x64) for every output dtype, so bfloat16 and float16 work.
+
+    Args:
+      scale: the multiplier (>= 0) -- not a bound (jax's docstring says otherwise).
+      column_axis: the axis holding the columns.
+      dtype: the default dtype.
+
+    Raises:
+      ValueError: for a negative `scale` (when built); for rank < 2 or `column_axis` out of
+        range (when called).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jaxinit
+      >>> q = jaxinit.orthogonal()(jax.random.key(0), (64, 32))
+      >>> bool(jnp.allclose(q.T @ q, jnp.eye(32), atol=1e-5))
+      True
+      >>> w = jaxinit.orthogonal(column_axis=0)(jax.random.key(0), (16, 3, 3, 8), jnp.bfloat16)
+      >>> w.dtype, w.shape
+      (dtype(bfloat16), (16, 3, 3, 8))
+
+    References:
+      Saxe, McClelland & Ganguli, `Exact solutions to the nonlinear dynamics of learning in
+      deep linear neural networks <https://arxiv.org/abs/1312.6120>`_, 2014.
+      Mezzadri, `How to generate random matrices from the classical compact groups
+      <https://arxiv.org/abs/math-ph/0609050>`_, 2007.
+    """
+
+    name: ClassVar[str] = "orthogonal"
+    scale: RealNumeric = 1.0
+    column_axis: int = -1
+    dtype: DTypeLike | None = None
+
+    def validate(self) -> None:
+        check_real("scale", self.scale, nonnegative=True)
+        check_int("column_axis", self.column_axis)
+
+    def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        if len(shape) < 2:
+            raise ValueError(
+                f"{self.name} needs a `shape` of rank >= 2; got {shape}. For a vector, "
+                "normalize a normal draw instead."
+            )
+        normalize_axes("column_axis", self.column_axis, len(shape))
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+        col = self.column_axis % len(shape)
+        n_cols = shape[col]
+        n_rows = math.prod(shape) // n_cols
+        q = haar(key, n_rows, n_cols, dtype)
+        q = q.reshape((*shape[:col], *shape[col + 1 :], n_cols))
+        q = jnp.moveaxis(q, -1, col)
+        return q * jnp.array(self.scale, random.real_dtype(dtype))
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class DeltaOrthogonal(BaseInitializer):
+    r"""Delta-orthogonal convolution kernels: an orthogonal matrix at the spatial centre.
+
+    For a kernel ``(*spatial, in, out)`` of rank 3, 4 or 5 with ``in <= out``, the centre tap
+    ``((k-1)//2, ...)`` holds ``orthogonal(scale, column_axis)`` of shape ``(in, out)`` and
+    every other tap is zero, so the convolution is norm-preserving at initialization. The centre
+    is jax's, ``(k-1)//2``: the identity tap of a 'SAME' convolution (torch's ``dirac_`` uses
+    ``k//2``; they differ for even k).
+
+    Args:
+      scale: the multiplier (>= 0).
+      column_axis: the column axis of the centre matrix, relative to ``shape[-2:]``
+        (-1/1 or -2/0), as in jax.
+      dtype: the default dtype.
+
+    Raises:
+      ValueError: for rank not in 3..5 or ``in > out`` (when called).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jaxinit
+      >>> w = jaxinit.delta_orthogonal()(jax.random.key(0), (3, 3, 16, 32))
+      >>> c = w[1, 1]
+      >>> bool(jnp.allclose(c @ c.T, jnp.eye(16), atol=1e-5)), float(jnp.abs(w[0]).max())
+      (True, 0.0)
+
+    References:
+      Xiao, Bahri, Sohl-Dickstein, Schoenholz & Pennington, `Dynamical Isometry and a Mean
+      Field Theory of CNNs <https://arxiv.org/abs/1806.05393>`_, 2018.
+    """
+
+    name: ClassVar[str] = "delta_orthogonal"
+    scale: RealNumeric = 1.0
+    column_axis: int = -1
+    dtype: DTypeLike | None = None
+
+    def validate(self) -> None:
+        check_real("scale", self.scale, nonnegative=True)
+        check_int("column_axis", self.column_axis)
+        if self.column_axis not in (-2, -1, 0, 1):
+            raise ValueError(
+                f"`column_axis` is relative to the (in, out) centre matrix: one of -2, -1, 0, 1; "
+                f"got {self.column_axis!r}."
+            )
+
+    def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        if len(shape) not in (3, 4, 5):
+            raise ValueError(
+                f"{self.name} needs a conv kernel `shape` of rank 3, 4 or 5 "
+                f"(*spatial, in, out); got {shape}."
+            )
+        if shape[-2] > shape[-1]:
+            raise ValueError(
+                f"{self.name} needs in <= out (shape[-2] <= shape[-1]); got `shape` {shape}."
+            )
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+        centre = Orthogonal(self.scale, self.column_axis).sample(key, shape[-2:], dtype)
+        index = tuple((k - 1) // 2 for k in shape[:-2])
+        return jnp.zeros(shape, dtype).at[index].set(centre)
+
+

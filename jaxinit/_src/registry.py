@@ -1,0 +1,182 @@
+"""By-name lookup (`get`) and JSON-safe serialization (`serialize`) of every initializer."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from jaxinit._src import constant, elementwise, frameworks, orthogonal, structured, variance
+from jaxinit._src.base import BaseInitializer, FrozenArray
+from jaxinit._src.validation import is_traced
+
+#: Public factory (or initializer) by canonical name.
+FACTORIES: dict[str, Any] = {}
+#: Alternative names (jax, torch and Keras spellings) -> canonical name.
+ALIASES: dict[str, str] = {}
+
+
+def register(factory: Any, *aliases: str) -> Any:
+    """Registers a factory class (or an initializer instance) under its `name` and `aliases`."""
+    name = factory.name
+    FACTORIES[name] = factory
+    for alias in aliases:
+        ALIASES[alias] = name
+    return factory
+
+
+for _factory, _aliases in [
+    (constant.zeros, ("zero", "zeros_init")),
+    (constant.ones, ("one", "ones_init")),
+    (constant.Constant, ()),
+    (elementwise.Uniform, ()),
+    (elementwise.UniformRange, ("random_uniform",)),
+    (elementwise.Normal, ("random_normal",)),
+    (elementwise.TruncatedNormal, ()),
+    (variance.VarianceScaling, ()),
+    (variance.GlorotUniform, ("xavier_uniform",)),
+    (variance.GlorotNormal, ("xavier_normal",)),
+    (variance.LecunUniform, ()),
+    (variance.LecunNormal, ()),
+    (variance.HeUniform, ("kaiming_uniform",)),
+    (variance.HeNormal, ("kaiming_normal",)),
+    (orthogonal.Orthogonal, ()),
+    (orthogonal.DeltaOrthogonal, ()),
+    (frameworks.UniformUnitScaling, ()),
+    (frameworks.MXNetXavier, ()),
+    (frameworks.MSRAPrelu, ()),
+    (frameworks.CaffeXavier, ()),
+    (frameworks.CaffeMSRA, ()),
+    (frameworks.CaffeGaussian, ()),
+    (structured.Identity, ("eye",)),
+    (structured.Dirac, ()),
+    (structured.Bilinear, ()),
+    (structured.PositiveUnitball, ()),
+    (structured.Sparse, ()),
+]:
+    register(_factory, *_aliases)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def names() -> list[str]:
+    """Every name `get` accepts: canonical names and aliases, sorted."""
+    return sorted({*FACTORIES, *ALIASES})
+
+
+def _lookup(name: str) -> Any:
+    key = name if name in FACTORIES or name in ALIASES else _snake(name)
+    key = ALIASES.get(key, key)
+    if key not in FACTORIES:
+        close = difflib.get_close_matches(name.lower(), names(), n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(
+            f"Unknown initializer name {name!r}.{hint} Valid names: `jaxinit.registry_names()`."
+        )
+    return FACTORIES[key]
+
+
+def _build(factory: Any, kwargs: Mapping[str, Any]) -> BaseInitializer:
+    if isinstance(factory, BaseInitializer):  # zeros / ones are initializers themselves
+        return type(factory)(**kwargs) if kwargs else factory
+    return factory(**kwargs)
+
+
+def get(identifier: str | Mapping[str, Any] | BaseInitializer, **kwargs: Any) -> BaseInitializer:
+    """Builds an initializer from a name, a serialized dict, or an initializer.
+
+    Args:
+      identifier: a name or alias (``"he_normal"``, ``"kaiming_normal"``, ``"HeNormal"``), a
+        dict from :func:`serialize`, or an initializer (returned as is, or with `kwargs`
+        replaced).
+      **kwargs: parameters passed to the factory (they override a dict's config).
+
+    Returns:
+      The initializer.
+
+    Raises:
+      ValueError: for an unknown name (with close matches) or a malformed dict.
+      TypeError: for any other kind of identifier.
+
+    Examples:
+      >>> import jaxinit
+      >>> jaxinit.get("kaiming_normal", in_axis=0, out_axis=1)
+      he_normal(in_axis=0, out_axis=1, batch_axis=(), dtype=None, nonlinearity=None, \
+negative_slope=None)
+      >>> init = jaxinit.variance_scaling(0.5, "fan_avg", "uniform", dtype="bfloat16")
+      >>> jaxinit.get(jaxinit.serialize(init)) == init
+      True
+    """
+    if isinstance(identifier, BaseInitializer):
+        return dataclasses.replace(identifier, **kwargs) if kwargs else identifier
+    if isinstance(identifier, str):
+        return _build(_lookup(identifier), kwargs)
+    if isinstance(identifier, Mapping):
+        if set(identifier) != {"name", "config"} or not isinstance(identifier["config"], Mapping):
+            raise ValueError(
+                "A serialized initializer is a dict with keys 'name' and 'config'; got keys "
+                f"{sorted(identifier)}."
+            )
+        config = {k: _decode(v) for k, v in identifier["config"].items()}
+        return _build(_lookup(identifier["name"]), {**config, **kwargs})
+    raise TypeError(
+        "`identifier` must be a name, a dict from jaxinit.serialize, or an initializer; "
+        f"got {identifier!r}."
+    )
+
+
+def _encode(arg: str, value: Any) -> Any:
+    if is_traced(value):
+        raise TypeError(f"cannot serialize the traced parameter `{arg}`; pass a concrete value.")
+    if isinstance(value, np.dtype):
+        return value.name
+    if isinstance(value, np.generic):
+        return {"__scalar__": value.item(), "dtype": value.dtype.name}
+    if isinstance(value, FrozenArray):
+        return {"__array__": value.array.tolist(), "dtype": value.array.dtype.name}
+    if isinstance(value, tuple):
+        return [_encode(arg, v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"cannot serialize parameter `{arg}`={value!r}.")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and "__scalar__" in value:
+        return np.dtype(value["dtype"]).type(value["__scalar__"])
+    if isinstance(value, dict) and "__array__" in value:
+        return FrozenArray(np.asarray(value["__array__"], dtype=value["dtype"]))
+    if isinstance(value, list):
+        return tuple(_decode(v) for v in value)
+    return value
+
+
+def serialize(init: BaseInitializer) -> dict[str, Any]:
+    """A JSON-safe dict that :func:`get` turns back into an equal initializer.
+
+    Args:
+      init: a jaxinit initializer with concrete parameters.
+
+    Returns:
+      ``{"name": ..., "config": {...}}``.
+
+    Raises:
+      TypeError: for something that is not a jaxinit initializer, or traced parameters.
+
+    Examples:
+      >>> import json, jaxinit
+      >>> json.dumps(jaxinit.serialize(jaxinit.orthogonal(2.0)))
+      '{"name": "orthogonal", "config": {"scale": 2.0, "column_axis": -1, "dtype": null}}'
+    """
+    if not isinstance(init, BaseInitializer):
+        raise TypeError(f"`init` must be a jaxinit initializer; got {init!r}.")
+    return {"name": init.name, "config": {k: _encode(k, v) for k, v in init.params().items()}}
+
+
+FactoryLike = Callable[..., BaseInitializer]
