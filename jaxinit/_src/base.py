@@ -140,7 +140,8 @@ class BaseInitializer:
             dtype, getattr(self, "dtype", None), self.name, allow_integer=self.allow_integer
         )
         key = keys.check_key(key)
-        self.check_shape(shape, dt)
+        if math.prod(shape):  # a zero-size shape is always valid: it gives an empty array
+            self.check_shape(shape, dt)
         placement = sharding.canonicalize(out_sharding, shape)
         static, dyn = self._split()
         return sharding.place(_generate, static, dyn, key, shape, dt, placement)

@@ -136,7 +136,7 @@ class Normal(BaseInitializer):
         check_real("mean", self.mean)
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
-        x = random.normal(key, shape, dtype) * jnp.array(self.stddev, random.real_dtype(dtype))
+        x = random.normal(key, shape, dtype) * jnp.array(self.stddev, dtype)
         return x if _is_zero(self.mean) else x + jnp.array(self.mean, dtype)
 
 

@@ -31,7 +31,8 @@ def haar(key: KeyArray, n_rows: int, n_cols: int, dtype: Any) -> Array:
     d = jnp.diagonal(r)
     if random.is_complex(dtype):
         mag = jnp.abs(d)
-        phase = jnp.where(mag == 0, jnp.ones_like(d), d / jnp.where(mag == 0, 1, mag))
+        safe = jnp.where(mag == 0, jnp.ones_like(mag), mag).astype(d.dtype)
+        phase = jnp.where(mag == 0, jnp.ones_like(d), d / safe)
     else:
         phase = jnp.where(d == 0, jnp.ones_like(d), jnp.sign(d))
     q = q * phase[None, :]
@@ -101,7 +102,7 @@ class Orthogonal(BaseInitializer):
         q = haar(key, n_rows, n_cols, dtype)
         q = q.reshape((*shape[:col], *shape[col + 1 :], n_cols))
         q = jnp.moveaxis(q, -1, col)
-        return q * jnp.array(self.scale, random.real_dtype(dtype))
+        return q * jnp.array(self.scale, dtype)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -181,8 +181,9 @@ class Dirac(BaseInitializer):
 def _bilinear_filter(size: int) -> np.ndarray:
     """The 1-D bilinear upsampling filter of length `size` (float64, symmetric)."""
     f = math.ceil(size / 2)
-    c = (size - 1) / (2 * f)  # Caffe's fixed centre; MXNet's (2f-1-f%2)/(2f) is off for K=3,7
-    return 1 - np.abs(np.arange(size) / f - c)
+    # x/f - c with Caffe's centre c = (K-1)/(2f) (MXNet's (2f-1-f%2)/(2f) is off for K=3, 7),
+    # over one denominator so the integer numerator makes the filter exactly symmetric.
+    return 1 - np.abs(2 * np.arange(size) - (size - 1)) / (2 * f)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -364,7 +365,7 @@ class Sparse(BaseInitializer):
         if self.nonzeros is not None:
             return fan_in - self.nonzeros
         if is_traced(self.sparsity):
-            return jnp.ceil(self.sparsity * fan_in).astype(jnp.int32)
+            return jnp.ceil(self.sparsity * fan_in)
         return math.ceil(Fraction(str(self.sparsity)) * fan_in)  # str: the decimal as written
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype) -> Array:
@@ -372,5 +373,5 @@ class Sparse(BaseInitializer):
         values = jax.random.normal(key_values, shape, dtype) * jnp.asarray(self.stddev, dtype)
         scores = jax.random.uniform(key_mask, shape, jnp.float32)
         rank = jnp.argsort(jnp.argsort(scores, axis=-2), axis=-2)
-        keep = rank >= self._zeros_per_column(shape[-2])
+        keep = rank >= jnp.asarray(self._zeros_per_column(shape[-2])).astype(rank.dtype)
         return jnp.where(keep, values, jnp.zeros((), dtype))

@@ -104,13 +104,13 @@ def variance_sample(
         if complex_:
             c = random.complex_truncated_std(2.0)
             stddev = jnp.sqrt(variance) / jnp.array(c, rd)
-            return random.complex_truncated_normal(key, 2.0, shape, dtype) * stddev
+            return random.complex_truncated_normal(key, 2.0, shape, dtype) * stddev.astype(dtype)
         stddev = jnp.sqrt(variance) / jnp.array(random.TRUNC_STD_2, dtype)
         return random.truncated_normal(key, -2, 2, shape, dtype) * stddev
     if distribution == "normal":
-        return random.normal(key, shape, dtype) * jnp.sqrt(variance)
+        return random.normal(key, shape, dtype) * jnp.sqrt(variance).astype(dtype)
     if complex_:
-        return random.complex_disk(key, shape, dtype) * jnp.sqrt(variance)
+        return random.complex_disk(key, shape, dtype) * jnp.sqrt(variance).astype(dtype)
     return random.uniform(key, shape, dtype, -1) * jnp.sqrt(3 * variance)
 
 
