@@ -74,7 +74,9 @@ CASES: tuple[Case, ...] = (
     Case("he_uniform", jaxinit.he_uniform(), **VS),
     Case("he_normal", jaxinit.he_normal(), **VS),
     Case("he_normal_leaky", jaxinit.he_normal(nonlinearity="leaky_relu", negative_slope=0.2)),
-    Case("he_stacked", jaxinit.he_normal(batch_axis=0), shapes=(STACKED, (5, 3, 3, 2, 4), (0, 4, 4))),
+    Case(
+        "he_stacked", jaxinit.he_normal(batch_axis=0), shapes=(STACKED, (5, 3, 3, 2, 4), (0, 4, 4))
+    ),
     Case("orthogonal", jaxinit.orthogonal(), complex_ok=True),
     Case("orthogonal_col0", jaxinit.orthogonal(2.0, column_axis=0)),
     Case("delta_orthogonal", jaxinit.delta_orthogonal(), shapes=CONV_ONLY, complex_ok=True),

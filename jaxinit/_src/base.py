@@ -20,6 +20,7 @@ import numpy as np
 
 from jaxinit._src import dtypes as dtypes_lib
 from jaxinit._src import keys, sharding
+from jaxinit._src import random as random_lib
 from jaxinit._src.typing import Array, DTypeLike, KeyArray, OutSharding, Shape
 from jaxinit._src.validation import is_traced
 
@@ -77,10 +78,9 @@ def _freeze_value(value: Any) -> Any:
 
 def canonical_shape(shape: Shape) -> tuple[int, ...]:
     """`shape` as a tuple of non-negative Python ints."""
-    if isinstance(shape, int | np.integer):
-        shape = (shape,)
+    dims = (shape,) if isinstance(shape, int | np.integer) else shape
     try:
-        out = tuple(operator.index(d) for d in shape)
+        out = tuple(operator.index(d) for d in dims)
     except TypeError:
         raise TypeError(_SHAPE_ERROR.format(shape=shape)) from None
     if any(d < 0 for d in out):
@@ -174,12 +174,18 @@ class BaseInitializer:
 
 
 def _generate(
-    static: BaseInitializer, dyn: dict[str, Any], key: KeyArray, shape: tuple[int, ...], dtype: Any
+    static: BaseInitializer,
+    dyn: dict[str, Any],
+    key: KeyArray,
+    shape: tuple[int, ...],
+    dtype: Any,
+    layout: tuple[bool, ...] | None,
 ) -> Array:
     """The sampling program: draw and scale in the compute dtype, cast once."""
     dtype = np.dtype(dtype)
     if math.prod(shape) == 0:
         return jnp.zeros(shape, dtype)
     init = static._merge(dyn)
-    x = init.sample(key, shape, dtypes_lib.compute_dtype(dtype))
+    with random_lib.layout(layout):
+        x = init.sample(key, shape, dtypes_lib.compute_dtype(dtype))
     return dtypes_lib.cast_out(x, dtype)

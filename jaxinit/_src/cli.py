@@ -51,7 +51,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jaxinit`` and ``python -m jaxinit``."""
-    parser = argparse.ArgumentParser(prog="jaxinit", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="jaxinit", description="The jaxinit command.")
     sub = parser.add_subparsers(dest="command", required=True)
     report = sub.add_parser("report", help="print how initializers draw (the catalogue)")
     report.set_defaults(run=_report)

@@ -54,9 +54,12 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
     return dtype
 
 
+_REAL = {"complex64": np.float32, "complex128": np.float64}
+
+
 def real_dtype(dtype: np.dtype) -> np.dtype:
     """The real counterpart of a (complex) compute dtype."""
-    return np.dtype(np.array(0, dtype).real.dtype)
+    return np.dtype(_REAL.get(np.dtype(dtype).name, dtype))
 
 
 def cast_out(x: Array, dtype: np.dtype) -> Array:

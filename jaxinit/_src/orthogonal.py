@@ -165,5 +165,3 @@ class DeltaOrthogonal(BaseInitializer):
         centre = Orthogonal(self.scale, self.column_axis).sample(key, shape[-2:], dtype)
         index = tuple((k - 1) // 2 for k in shape[:-2])
         return jnp.zeros(shape, dtype).at[index].set(centre)
-
-

@@ -6,7 +6,10 @@ results are bit-identical to jax. Complex samplers have unit second moment, ``E|
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -25,27 +28,67 @@ def is_complex(dtype: Any) -> bool:
     return bool(jnp.issubdtype(dtype, jnp.complexfloating))
 
 
+# Which output axes are sharded, while an initializer's program is traced (None: unknown).
+# Partitionable threefry gives the same bits for a shape and any reshape of it (the counter is the
+# row-major index), so draws merge every unsharded axis into its left neighbour: the program is
+# the same values, far cheaper to compile (XLA takes ~1.3 s for a 4-D threefry, 0.15 s for 1-D),
+# and each sharded axis still starts its own dimension, so shards are generated locally.
+_LAYOUT: contextvars.ContextVar[tuple[bool, ...] | None] = contextvars.ContextVar(
+    "jaxinit_layout", default=None
+)
+
+
+@contextlib.contextmanager
+def layout(sharded_axes: tuple[bool, ...] | None) -> Iterator[None]:
+    """Declares, while tracing, which axes of the output are sharded (see `draw_shape`)."""
+    token = _LAYOUT.set(sharded_axes)
+    try:
+        yield
+    finally:
+        _LAYOUT.reset(token)
+
+
+def draw_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape to draw at: runs of unsharded axes merged into the axis before them."""
+    sharded = _LAYOUT.get()
+    if sharded is None or len(sharded) != len(shape):
+        return shape
+    out: list[int] = []
+    for size, is_sharded in zip(shape, sharded, strict=True):
+        if is_sharded or not out:
+            out.append(size)
+        else:
+            out[-1] *= size
+    return tuple(out)
+
+
+def _drawn(sampler, key: KeyArray, shape: tuple[int, ...], *args: Any) -> Array:
+    return sampler(key, draw_shape(shape), *args).reshape(shape)
+
+
 def uniform(key: KeyArray, shape: tuple[int, ...], dtype: Any, minval=0.0, maxval=1.0) -> Array:
     """U[minval, maxval) in a real dtype (jax's sampler)."""
-    return jax.random.uniform(key, shape, dtype, minval, maxval)
+    return _drawn(jax.random.uniform, key, shape, dtype, minval, maxval)
 
 
 def normal(key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
     """N(0, 1); for complex dtypes real and imaginary parts are N(0, 1/2), so E|z|^2 = 1."""
-    return jax.random.normal(key, shape, dtype)
+    return _drawn(jax.random.normal, key, shape, dtype)
 
 
 def truncated_normal(key: KeyArray, lower, upper, shape: tuple[int, ...], dtype: Any) -> Array:
     """N(0, 1) truncated to the open interval (lower, upper), in a real dtype (jax's sampler)."""
-    return jax.random.truncated_normal(key, lower, upper, shape, dtype)
+    return _drawn(
+        lambda k, s, d: jax.random.truncated_normal(k, lower, upper, s, d), key, shape, dtype
+    )
 
 
 def complex_disk(key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
     """Uniform on the disk of radius sqrt(2): E|z|^2 = 1."""
     k_r, k_t = jax.random.split(key)
     rd = real_dtype(dtype)
-    r = jnp.sqrt(2 * jax.random.uniform(k_r, shape, rd)).astype(dtype)
-    theta = 2 * np.pi * jax.random.uniform(k_t, shape, rd).astype(dtype)
+    r = jnp.sqrt(2 * uniform(k_r, shape, rd)).astype(dtype)
+    theta = 2 * np.pi * uniform(k_t, shape, rd).astype(dtype)
     return r * jnp.exp(1j * theta)
 
 
@@ -56,9 +99,9 @@ def complex_truncated_normal(key: KeyArray, upper: float, shape: tuple[int, ...]
     """
     k_r, k_t = jax.random.split(key)
     rd = real_dtype(dtype)
-    t = (1 - jnp.exp(jnp.array(-(upper**2), rd))) * jax.random.uniform(k_r, shape, rd)
+    t = (1 - jnp.exp(jnp.array(-(upper**2), rd))) * uniform(k_r, shape, rd)
     r = jnp.sqrt(-jnp.log1p(-t)).astype(dtype)
-    theta = 2 * np.pi * jax.random.uniform(k_t, shape, rd).astype(dtype)
+    theta = 2 * np.pi * uniform(k_t, shape, rd).astype(dtype)
     return r * jnp.exp(1j * theta)
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -114,7 +114,7 @@ negative_slope=None)
       True
     """
     if isinstance(identifier, BaseInitializer):
-        return dataclasses.replace(identifier, **kwargs) if kwargs else identifier
+        return dataclasses.replace(cast(Any, identifier), **kwargs) if kwargs else identifier
     if isinstance(identifier, str):
         return _build(_lookup(identifier), kwargs)
     if isinstance(identifier, Mapping):

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
+from jax.core import Tracer
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxinit._src.typing import Array, OutSharding
@@ -60,22 +61,35 @@ def _concrete_mesh() -> jax.sharding.Mesh | None:
     return None if mesh is None or getattr(mesh, "empty", True) else mesh
 
 
-def _is_tracing() -> bool:
-    return not jax.core.trace_state_clean()
+def _is_tracing(key: Array) -> bool:
+    """Whether the call is being traced (by jit, vmap, eval_shape...): its key is a tracer."""
+    return isinstance(key, Tracer)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jitted(fn: Callable[..., Array], sharding: Any, how: str) -> Callable[..., Array]:
     """One cached jit per (program, sharding, placement method): eager calls never retrace."""
+    static_argnums = (0, 3, 4, 5)
     if how == "out_shardings":
-        return jax.jit(fn, static_argnums=(0, 3, 4), out_shardings=sharding)
+        return jax.jit(fn, static_argnums=static_argnums, out_shardings=sharding)
     if how == "constraint":
 
-        def constrained(static, dyn, key, shape, dtype):
-            return jax.lax.with_sharding_constraint(fn(static, dyn, key, shape, dtype), sharding)
+        def constrained(static, dyn, key, shape, dtype, layout):
+            out = fn(static, dyn, key, shape, dtype, layout)
+            return jax.lax.with_sharding_constraint(out, sharding)
 
-        return jax.jit(constrained, static_argnums=(0, 3, 4))
-    return jax.jit(fn, static_argnums=(0, 3, 4))
+        return jax.jit(constrained, static_argnums=static_argnums)
+    return jax.jit(fn, static_argnums=static_argnums)
+
+
+def layout(sharding: NamedSharding | None, ndim: int, traced: bool) -> tuple[bool, ...] | None:
+    """Which output axes are sharded; None when unknown (traced, several devices, no sharding)."""
+    if sharding is None:
+        if traced and jax.device_count() > 1:
+            return None  # an enclosing jit may shard the result: keep every axis
+        return (False,) * ndim
+    spec = tuple(sharding.spec) + (None,) * (ndim - len(sharding.spec))
+    return tuple(s is not None for s in spec)
 
 
 def place(
@@ -87,17 +101,18 @@ def place(
     dtype: Any,
     sharding: NamedSharding | None,
 ) -> Array:
-    """Runs ``fn(static, dyn, key, shape, dtype)`` jitted, its output placed in `sharding`."""
+    """Runs ``fn(static, dyn, key, shape, dtype, layout)`` jitted, placed in `sharding`."""
+    lay = layout(sharding, len(shape), _is_tracing(key))
     if sharding is None:
-        return _jitted(fn, None, "plain")(static, dyn, key, shape, dtype)
+        return _jitted(fn, None, "plain")(static, dyn, key, shape, dtype, lay)
     explicit = tuple(getattr(sharding.mesh, "explicit_axes", ()) or ())
     if explicit:
         # Explicit axes: compute in auto mode over them, type the result with the sharding.
         plain = _jitted(fn, None, "plain")
         run = jax.sharding.auto_axes(
-            lambda k: plain(static, dyn, k, shape, dtype), out_sharding=sharding, axes=explicit
+            lambda k: plain(static, dyn, k, shape, dtype, lay), out_sharding=sharding, axes=explicit
         )
-        return run(key)
-    if _is_tracing() or not isinstance(sharding.mesh, jax.sharding.Mesh):
-        return _jitted(fn, sharding, "constraint")(static, dyn, key, shape, dtype)
-    return _jitted(fn, sharding, "out_shardings")(static, dyn, key, shape, dtype)
+        return cast(Array, run(key))
+    if _is_tracing(key) or not isinstance(sharding.mesh, jax.sharding.Mesh):
+        return _jitted(fn, sharding, "constraint")(static, dyn, key, shape, dtype, lay)
+    return _jitted(fn, sharding, "out_shardings")(static, dyn, key, shape, dtype, lay)

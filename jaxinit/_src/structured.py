@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import math
 from fractions import Fraction
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -365,7 +365,7 @@ class Sparse(BaseInitializer):
         if self.nonzeros is not None:
             return fan_in - self.nonzeros
         if is_traced(self.sparsity):
-            return jnp.ceil(self.sparsity * fan_in)
+            return jnp.ceil(cast(Any, self.sparsity) * fan_in)
         return math.ceil(Fraction(str(self.sparsity)) * fan_in)  # str: the decimal as written
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype) -> Array:

@@ -6,13 +6,13 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-import jax
 import numpy as np
+from jax.core import Tracer
 
 
 def is_traced(x: Any) -> bool:
     """True for JAX tracers (values known only inside `jit`/`vmap`/`grad`)."""
-    return isinstance(x, jax.core.Tracer)
+    return isinstance(x, Tracer)
 
 
 def check_choice(arg: str, value: Any, choices: Iterable[str]) -> str:

@@ -265,7 +265,13 @@ _HE = (
 
 def _make(name, scale, mode, dist, title, math_, std, ref):
     doc = _NAMED_DOC.format(
-        title=title, scale=scale, mode=mode, distribution=dist, math=math_, name=name, std=std,
+        title=title,
+        scale=scale,
+        mode=mode,
+        distribution=dist,
+        math=math_,
+        name=name,
+        std=std,
         ref=ref,
     )
     return _named(name, scale, mode, dist, doc)

@@ -1,0 +1,134 @@
+"""Orthogonal and delta-orthogonal: orthonormality, Haar moments, layouts, dtypes."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxinit
+from jaxinit._src.orthogonal import haar
+
+KEY = jax.random.key(0)
+N_DRAWS = 4096
+Z = 6.0  # standard errors allowed by every moment test below
+
+
+def _gram_error(q: np.ndarray, rows: bool) -> float:
+    q = q.astype(np.complex128 if np.iscomplexobj(q) else np.float64)
+    g = q @ q.conj().T if rows else q.conj().T @ q
+    return float(np.abs(g - np.eye(g.shape[0])).max())
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (128, 32), (32, 128), (1, 7), (7, 1)])
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.complex64])
+def test_matrices_have_orthonormal_rows_or_columns(shape, dtype):
+    q = np.asarray(jaxinit.orthogonal()(KEY, shape, dtype))
+    assert _gram_error(q, rows=shape[0] <= shape[1]) <= 1e-5
+
+
+@pytest.mark.parametrize("column_axis", [-1, 0, 1, 2])
+def test_column_axis_of_nd_kernels(column_axis):
+    shape = (3, 4, 5, 60)
+    w = np.asarray(jaxinit.orthogonal(column_axis=column_axis)(KEY, shape))
+    cols = shape[column_axis]
+    m = np.moveaxis(w, column_axis, -1).reshape(-1, cols)
+    assert _gram_error(m, rows=m.shape[0] <= cols) <= 1e-5
+
+
+def test_scale_multiplies():
+    a = jaxinit.orthogonal(2.5)(KEY, (16, 16))
+    b = jaxinit.orthogonal()(KEY, (16, 16))
+    np.testing.assert_allclose(np.asarray(a), 2.5 * np.asarray(b), rtol=1e-6)
+
+
+def _trace_stats(qs: np.ndarray) -> tuple[float, float]:
+    tr = np.trace(qs, axis1=-2, axis2=-1)
+    return float(np.mean(tr).real), float(np.mean(np.abs(tr) ** 2))
+
+
+def test_haar_moments_real():
+    """For Haar O(n), n >= 4: E tr = 0, E tr^2 = 1, Var tr^2 = 2, and det = +-1 equally."""
+    keys = jax.random.split(KEY, N_DRAWS)
+    qs = np.asarray(jax.vmap(lambda k: jaxinit.orthogonal()(k, (4, 4)))(keys), np.float64)
+    mean_tr, mean_tr2 = _trace_stats(qs)
+    assert abs(mean_tr) < Z / np.sqrt(N_DRAWS)
+    assert abs(mean_tr2 - 1) < Z * np.sqrt(2 / N_DRAWS)
+    pos = float(np.mean(np.linalg.det(qs) > 0))
+    assert abs(pos - 0.5) < Z * 0.5 / np.sqrt(N_DRAWS)
+
+
+def test_haar_moments_complex_unitary():
+    """For Haar U(n), n >= 2: E tr = 0 and E |tr|^2 = 1 (Var |tr|^2 = 1)."""
+    keys = jax.random.split(KEY, N_DRAWS)
+    qs = np.asarray(jax.vmap(lambda k: jaxinit.orthogonal()(k, (4, 4), jnp.complex64))(keys))
+    mean_tr, mean_tr2 = _trace_stats(qs)
+    tr = np.trace(qs, axis1=-2, axis2=-1)
+    assert abs(mean_tr) < Z / np.sqrt(N_DRAWS)
+    assert abs(float(np.mean(tr.imag))) < Z / np.sqrt(N_DRAWS)
+    assert abs(mean_tr2 - 1) < Z / np.sqrt(N_DRAWS)
+
+
+def test_moment_test_detects_a_non_haar_sampler():
+    """Plain QR without the sign fix is not Haar; the moment test above must notice."""
+    keys = jax.random.split(KEY, N_DRAWS)
+
+    def biased(k):
+        q, _ = jnp.linalg.qr(jax.random.normal(k, (4, 4)))
+        return q
+
+    qs = np.asarray(jax.vmap(biased)(keys), np.float64)
+    mean_tr, mean_tr2 = _trace_stats(qs)
+    assert abs(mean_tr) > Z / np.sqrt(N_DRAWS) or abs(mean_tr2 - 1) > Z * np.sqrt(2 / N_DRAWS)
+
+
+def test_haar_helper_is_sign_safe_and_semi_orthogonal():
+    q = np.asarray(haar(KEY, 3, 9, jnp.float32))
+    assert q.shape == (3, 9) and _gram_error(q, rows=True) <= 1e-5
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16, jnp.float8_e4m3fn])
+def test_low_precision_output_uses_float32_qr(dtype):
+    w = jaxinit.orthogonal()(KEY, (32, 32), dtype)
+    ref = jaxinit.orthogonal()(KEY, (32, 32), jnp.float32).astype(dtype)
+    np.testing.assert_array_equal(np.asarray(w, np.float32), np.asarray(ref, np.float32))
+
+
+def test_float64_under_x64_is_orthogonal_to_double_precision():
+    with jax.enable_x64(True):
+        q = np.asarray(jaxinit.orthogonal()(KEY, (64, 64)))
+    assert q.dtype == np.float64 and _gram_error(q, rows=True) <= 1e-12
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 16), (3, 3, 8, 8), (4, 4, 8, 16), (3, 3, 3, 4, 4)])
+def test_delta_orthogonal_centre_tap(shape):
+    w = np.asarray(jaxinit.delta_orthogonal(1.5)(KEY, shape))
+    centre = tuple((k - 1) // 2 for k in shape[:-2])
+    c = w[centre] / 1.5
+    assert _gram_error(c, rows=True) <= 1e-5
+    rest = w.copy()
+    rest[centre] = 0
+    assert not rest.any()
+
+
+def test_delta_orthogonal_preserves_norm_under_same_convolution():
+    w = jaxinit.delta_orthogonal()(KEY, (3, 3, 8, 8))
+    x = jax.random.normal(jax.random.key(1), (2, 10, 10, 8))
+    y = jax.lax.conv_general_dilated(
+        x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    np.testing.assert_allclose(
+        np.linalg.norm(np.asarray(y), axis=-1), np.linalg.norm(np.asarray(x), axis=-1), rtol=1e-5
+    )
+
+
+def test_delta_orthogonal_errors():
+    with pytest.raises(ValueError, match=r"in <= out"):
+        jaxinit.delta_orthogonal()(KEY, (3, 3, 16, 8))
+    with pytest.raises(ValueError, match="rank 3, 4 or 5"):
+        jaxinit.delta_orthogonal()(KEY, (16, 16))
+    with pytest.raises(ValueError, match="`column_axis`"):
+        jaxinit.delta_orthogonal(column_axis=2)
+    with pytest.raises(ValueError, match="rank >= 2"):
+        jaxinit.orthogonal()(KEY, (16,))
