@@ -8,6 +8,7 @@ once, computes fans by one rule, and honours ``out_sharding``.
 from jax.nn.initializers import Initializer as Initializer
 
 from jaxinit._src.base import BaseInitializer as BaseInitializer
+from jaxinit._src.config import config as config
 from jaxinit._src.constant import Constant as constant
 from jaxinit._src.constant import ones as ones
 from jaxinit._src.constant import ones_init as ones_init
@@ -62,6 +63,7 @@ __all__ = [
     "caffe_xavier",
     "calculate_gain",
     "compute_fans",
+    "config",
     "constant",
     "delta_orthogonal",
     "dirac",

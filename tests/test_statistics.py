@@ -400,6 +400,14 @@ def test_values_lie_in_the_support(case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_fast_cdf_equals_scipy_cdf(case):
+    """The KS helper's CDF (fast for truncnorm) is scipy's, on a grid across the support."""
+    lo, hi = case.dist.ppf(1e-9), case.dist.ppf(1 - 1e-9)
+    grid = np.linspace(lo - case.std, hi + case.std, 1001)
+    np.testing.assert_allclose(stats.cdf(case.dist)(grid), case.dist.cdf(grid), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_kolmogorov_smirnov_against_exact_law(case):
     stats.assert_ks(draw(case), case.dist, case.id)
 

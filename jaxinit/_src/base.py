@@ -20,7 +20,6 @@ import numpy as np
 
 from jaxinit._src import dtypes as dtypes_lib
 from jaxinit._src import keys, sharding
-from jaxinit._src import random as random_lib
 from jaxinit._src.typing import Array, DTypeLike, KeyArray, OutSharding, Shape
 from jaxinit._src.validation import is_traced
 
@@ -179,13 +178,13 @@ def _generate(
     key: KeyArray,
     shape: tuple[int, ...],
     dtype: Any,
-    layout: tuple[bool, ...] | None,
+    layout: sharding.Layout,
 ) -> Array:
     """The sampling program: draw and scale in the compute dtype, cast once."""
     dtype = np.dtype(dtype)
     if math.prod(shape) == 0:
         return jnp.zeros(shape, dtype)
     init = static._merge(dyn)
-    with random_lib.layout(layout):
+    with sharding.using(layout):
         x = init.sample(key, shape, dtypes_lib.compute_dtype(dtype))
     return dtypes_lib.cast_out(x, dtype)

@@ -9,10 +9,11 @@ import dataclasses
 import math
 from typing import Any, ClassVar
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinit._src import random
+from jaxinit._src import householder, sharding
 from jaxinit._src.base import BaseInitializer
 from jaxinit._src.typing import Array, DTypeLike, KeyArray, RealNumeric
 from jaxinit._src.validation import check_int, check_real, normalize_axes
@@ -21,22 +22,100 @@ from jaxinit._src.validation import check_int, check_real, normalize_axes
 def haar(key: KeyArray, n_rows: int, n_cols: int, dtype: Any) -> Array:
     """A Haar-distributed (n_rows, n_cols) matrix with orthonormal rows or columns.
 
-    QR of a Gaussian (max, min) matrix with the signs of R's diagonal moved into Q (Mezzadri
-    2007); complex dtypes give Haar unitary matrices. A zero diagonal entry (probability 0)
-    keeps sign 1 rather than zeroing a column.
+    Built from random Householder reflections (see householder.py): the distribution of the
+    Q factor of a Gaussian matrix with Mezzadri's sign fix, at half the cost of a QR.
     """
-    big, small = max(n_rows, n_cols), min(n_rows, n_cols)
-    z = random.normal(key, (big, small), dtype)
-    q, r = jnp.linalg.qr(z)
-    d = jnp.diagonal(r)
-    if random.is_complex(dtype):
-        mag = jnp.abs(d)
-        safe = jnp.where(mag == 0, jnp.ones_like(mag), mag).astype(d.dtype)
-        phase = jnp.where(mag == 0, jnp.ones_like(d), d / safe)
-    else:
-        phase = jnp.where(d == 0, jnp.ones_like(d), jnp.sign(d))
-    q = q * phase[None, :]
-    return q.T if n_rows < n_cols else q
+    return householder.matrix(key, n_rows, n_cols, dtype)
+
+
+def _block_index(spec_entry: Any, mesh: Any) -> tuple[Array, int]:
+    """This device's block index along an array axis sharded by `spec_entry`, and the count."""
+    names = (
+        () if spec_entry is None else (spec_entry,) if isinstance(spec_entry, str) else spec_entry
+    )
+    index: Array = jnp.zeros((), jnp.int32)
+    count = 1
+    for name in names:
+        size = mesh.shape[name]
+        index = index * size + jax.lax.axis_index(name)
+        count *= size
+    return index, count
+
+
+def _local_indices(shape: tuple[int, ...], axes: tuple[int, ...], spec: tuple, mesh: Any) -> Array:
+    """Flattened (row-major over `axes`) global indices of this device's block, inside shard_map."""
+    sizes = [shape[a] for a in axes]
+    strides = [math.prod(sizes[i + 1 :]) for i in range(len(sizes))]
+    flat: Array = jnp.zeros((), jnp.int32)
+    for i, a in enumerate(axes):
+        block, count = _block_index(spec[a], mesh)
+        local = shape[a] // count
+        idx = block * local + jnp.arange(local, dtype=jnp.int32)
+        flat = flat[..., None] * 1 + (idx * strides[i]).reshape((1,) * i + (local,))
+    return flat.reshape(-1)
+
+
+def _sharded_matrix(
+    key: KeyArray, shape: tuple[int, ...], col: int, dtype: Any, lay: sharding.Layout
+) -> Array:
+    """The orthogonal kernel computed block by block under shard_map: each device forms only
+    its own rows/columns from reflectors it redraws from the key (no communication)."""
+    assert lay.sharding is not None
+    context = jax.sharding.get_abstract_mesh()  # inside auto_axes: the mesh with Auto axes
+    mesh = context if not context.empty else lay.sharding.mesh
+    spec = lay.spec(len(shape))
+    n_cols = shape[col]
+    n_rows = math.prod(shape) // n_cols
+    row_axes = tuple(a for a in range(len(shape)) if a != col)
+
+    def local(k: KeyArray) -> Array:
+        rows = _local_indices(shape, row_axes, spec, mesh)
+        cols = _local_indices(shape, (col,), spec, mesh)
+        block = householder.matrix_block(k, n_rows, n_cols, rows, cols, dtype)
+        local_shape = [shape[a] // _block_index(spec[a], mesh)[1] for a in range(len(shape))]
+        block = block.reshape([local_shape[a] for a in row_axes] + [local_shape[col]])
+        return jnp.moveaxis(block, -1, col)
+
+    out_spec = jax.sharding.PartitionSpec(*spec)
+    return jax.shard_map(
+        local, mesh=mesh, in_specs=jax.sharding.PartitionSpec(), out_specs=out_spec
+    )(key)
+
+
+def _shardable(shape: tuple[int, ...], lay: sharding.Layout | None) -> bool:
+    """Whether a matrix axis is sharded evenly, so the per-device construction applies."""
+    if lay is None or lay.sharding is None or not any(lay.sharded or ()):
+        return False
+    if lay.sharded is None or len(lay.sharded) != len(shape):
+        return False
+    mesh = lay.sharding.mesh
+    for dim, entry in zip(shape, lay.spec(len(shape)), strict=True):
+        if dim % _block_index_count(entry, mesh):
+            return False
+    return True
+
+
+def _block_index_count(entry: Any, mesh: Any) -> int:
+    names = () if entry is None else (entry,) if isinstance(entry, str) else entry
+    return math.prod(mesh.shape[n] for n in names)
+
+
+def orthogonal_kernel(
+    key: KeyArray, shape: tuple[int, ...], col: int, dtype: Any, lay: sharding.Layout | None
+) -> Array:
+    """`shape` viewed as (prod / shape[col]) x shape[col], Haar, laid out as `lay`.
+
+    When `lay` shards the kernel evenly, each device forms only its block (`_sharded_matrix`);
+    otherwise the whole matrix is formed and the enclosing program's sharding applies.
+    """
+    if _shardable(shape, lay):
+        assert lay is not None
+        return _sharded_matrix(key, shape, col, dtype, lay)
+    n_cols = shape[col]
+    n_rows = math.prod(shape) // n_cols
+    q = haar(key, n_rows, n_cols, dtype)
+    q = q.reshape((*shape[:col], *shape[col + 1 :], n_cols))
+    return jnp.moveaxis(q, -1, col)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -97,11 +176,7 @@ class Orthogonal(BaseInitializer):
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
         col = self.column_axis % len(shape)
-        n_cols = shape[col]
-        n_rows = math.prod(shape) // n_cols
-        q = haar(key, n_rows, n_cols, dtype)
-        q = q.reshape((*shape[:col], *shape[col + 1 :], n_cols))
-        q = jnp.moveaxis(q, -1, col)
+        q = orthogonal_kernel(key, shape, col, dtype, sharding.current())
         return q * jnp.array(self.scale, dtype)
 
 
@@ -162,6 +237,11 @@ class DeltaOrthogonal(BaseInitializer):
             )
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
-        centre = Orthogonal(self.scale, self.column_axis).sample(key, shape[-2:], dtype)
+        lay = sharding.current()
+        sub = None
+        if lay is not None and lay.sharded is not None and not any(lay.sharded[:-2]):
+            sub = sharding.Layout(lay.sharded[-2:], lay.sharding and lay.sub_sharding(-2))
+        centre = orthogonal_kernel(key, shape[-2:], self.column_axis % 2, dtype, sub)
+        centre = centre * jnp.array(self.scale, dtype)
         index = tuple((k - 1) // 2 for k in shape[:-2])
         return jnp.zeros(shape, dtype).at[index].set(centre)

@@ -8,8 +8,11 @@ partitioner generates each shard on its own device and never the global array on
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import jax
@@ -82,14 +85,59 @@ def _jitted(fn: Callable[..., Array], sharding: Any, how: str) -> Callable[..., 
     return jax.jit(fn, static_argnums=static_argnums)
 
 
-def layout(sharding: NamedSharding | None, ndim: int, traced: bool) -> tuple[bool, ...] | None:
-    """Which output axes are sharded; None when unknown (traced, several devices, no sharding)."""
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where an initializer's output will live, known while its program is traced.
+
+    Attributes:
+      sharded: per output axis, whether it is sharded; None when unknown (a traced call on
+        several devices with no `out_sharding`: an enclosing jit may shard the result).
+      sharding: the requested NamedSharding, if any.
+    """
+
+    sharded: tuple[bool, ...] | None
+    sharding: NamedSharding | None = None
+
+    def spec(self, ndim: int) -> tuple[Any, ...]:
+        """The PartitionSpec entries, padded to `ndim`."""
+        spec = tuple(self.sharding.spec) if self.sharding is not None else ()
+        return spec + (None,) * (ndim - len(spec))
+
+    def sub_sharding(self, start: int) -> NamedSharding:
+        """The sharding of the trailing axes ``start:`` (e.g. a conv kernel's (in, out))."""
+        assert self.sharding is not None and self.sharded is not None
+        spec = self.spec(len(self.sharded))[start:]
+        return NamedSharding(self.sharding.mesh, PartitionSpec(*spec))
+
+
+_CURRENT: contextvars.ContextVar[Layout | None] = contextvars.ContextVar(
+    "jaxinit_layout", default=None
+)
+
+
+@contextlib.contextmanager
+def using(lay: Layout | None) -> Iterator[None]:
+    """Declares the layout of the output while an initializer's program is traced."""
+    token = _CURRENT.set(lay)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def current() -> Layout | None:
+    """The layout declared by `using`, if any."""
+    return _CURRENT.get()
+
+
+def layout(sharding: NamedSharding | None, ndim: int, traced: bool) -> Layout:
+    """The output's layout; axes unknown when traced on several devices without a sharding."""
     if sharding is None:
         if traced and jax.device_count() > 1:
-            return None  # an enclosing jit may shard the result: keep every axis
-        return (False,) * ndim
+            return Layout(None)  # an enclosing jit may shard the result: keep every axis
+        return Layout((False,) * ndim)
     spec = tuple(sharding.spec) + (None,) * (ndim - len(sharding.spec))
-    return tuple(s is not None for s in spec)
+    return Layout(tuple(s is not None for s in spec), sharding)
 
 
 def place(

@@ -43,7 +43,7 @@ def check_real(
     """Checks a concrete real scalar parameter; traced values pass through unchecked."""
     if is_traced(value):
         return value
-    if isinstance(value, bool) or np.ndim(value) != 0 or np.iscomplexobj(value):
+    if isinstance(value, bool | str | bytes) or np.ndim(value) != 0 or np.iscomplexobj(value):
         raise TypeError(f"`{arg}` must be a real scalar; got {value!r}.")
     x = _as_float(arg, value)
     if not math.isfinite(x):

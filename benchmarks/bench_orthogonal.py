@@ -1,0 +1,126 @@
+"""Orthogonal n×n float32: jaxinit vs jax.nn.initializers (jitted) vs torch.nn.init.orthogonal_.
+
+Also measures how orthogonal each result is, max|QᵀQ − I|, computed in float64.
+Target (DESIGN §10), 4096² f32 on CPU: jaxinit ≤ 0.5× jax, ≤ 0.75× torch, error ≤ 1e-5.
+
+    python -m benchmarks.bench_orthogonal                 # 512 1024 2048 4096
+    python -m benchmarks.bench_orthogonal --sizes 8192    # e.g. on a GPU
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxinit
+
+try:
+    from benchmarks import _harness as h
+except ImportError:  # run as a file: python benchmarks/bench_orthogonal.py
+    import _harness as h  # type: ignore[no-redef]
+
+SIZES = (512, 1024, 2048, 4096)
+QUICK_SIZES = (256, 512)
+TARGET_N = 4096
+TARGETS = {"jaxinit/jax": 0.5, "jaxinit/torch": 0.75, "error": 1e-5}
+
+
+def default_repeats(n: int) -> int:
+    return 15 if n <= 1024 else 7 if n <= 2048 else 5
+
+
+def orthogonality_error(q) -> float:
+    """max|QᵀQ − I| (QQᵀ for wide Q) in float64, on q's device."""
+    with jax.enable_x64(True):
+
+        @jax.jit
+        def err(q):
+            q = q.astype(jnp.float64)
+            g = q.T @ q if q.shape[0] >= q.shape[1] else q @ q.T
+            return jnp.max(jnp.abs(g - jnp.eye(g.shape[0], dtype=g.dtype)))
+
+        return float(err(jnp.asarray(q)))
+
+
+def _array(x):
+    return x.numpy() if type(x).__module__.startswith("torch") else x
+
+
+def contenders(n: int, torch) -> dict:
+    key = jax.random.key(0)
+    shape = (n, n)
+    ours = jaxinit.orthogonal()
+    theirs = jax.jit(jax.nn.initializers.orthogonal(), static_argnums=(1, 2))
+    out = {
+        "jaxinit": lambda: ours(key, shape, jnp.float32),
+        "jax": lambda: theirs(key, shape, jnp.float32),
+    }
+    if torch is not None:
+        out["torch"] = lambda: torch.nn.init.orthogonal_(torch.empty(n, n))
+    return out
+
+
+def run(sizes, repeats: int | None) -> list[h.Section]:
+    torch = h.import_torch()
+    rows, checks = [], []
+    for n in sizes:
+        reps = repeats or default_repeats(n)
+        t = h.compare(contenders(n, torch), reps, keep_output=True)
+        err = {k: orthogonality_error(_array(v.output)) for k, v in t.items()}
+        med = {k: v.median for k, v in t.items()}
+        r_jax = h.ratio(med["jaxinit"], med["jax"])
+        r_torch = h.ratio(med["jaxinit"], med.get("torch"))
+        rows.append([
+            n, reps,
+            med["jaxinit"], t["jaxinit"].min, med["jax"], med.get("torch"),
+            r_jax, r_torch,
+            t["jaxinit"].first, t["jax"].first,
+            err["jaxinit"], err["jax"], err.get("torch"),
+        ])  # fmt: skip
+        print(
+            f"n={n}: jaxinit {med['jaxinit']:.4f}s  jax {med['jax']:.4f}s  "
+            f"torch {h.fmt(med.get('torch'))}s  err {err['jaxinit']:.2e}",
+            flush=True,
+        )
+        if n == TARGET_N:
+            checks.append(_check("jaxinit/jax", r_jax, TARGETS["jaxinit/jax"]))
+            checks.append(_check("jaxinit/torch", r_torch, TARGETS["jaxinit/torch"]))
+        checks.append(_check(f"n={n} max|QᵀQ−I|", err["jaxinit"], TARGETS["error"]))
+    headers = [
+        "n", "reps",
+        "jaxinit s", "jaxinit min s", "jax s", "torch s",
+        "jaxinit/jax", "jaxinit/torch",
+        "jaxinit 1st call s", "jax 1st call s",
+        "err jaxinit", "err jax", "err torch",
+    ]  # fmt: skip
+    body = h.table(headers, rows) + "\n\n"
+    body += (
+        "Medians of `reps` interleaved calls (float32, key 0); '1st call' is trace + compile + "
+        "run. err = max|QᵀQ−I| in float64. jax is `jax.jit(jax.nn.initializers.orthogonal())`; "
+        "torch is `orthogonal_(torch.empty(n, n))` (CPU, default threads).\n\n"
+    )
+    body += "Targets (DESIGN §10): " + "; ".join(checks) + "\n"
+    return [h.Section(f"orthogonal n×n float32 ({jax.default_backend()})", body)]
+
+
+def _check(what: str, value: float | None, limit: float) -> str:
+    if value is None:
+        return f"{what} n/a"
+    mark = "ok" if value <= limit else "MISSED"
+    return f"{what} = {h.fmt(value)} (≤ {limit:g}: {mark})"
+
+
+def main(argv=None) -> None:
+    p = h.parser(__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=None, help=f"default {SIZES}")
+    args = p.parse_args(argv)
+    sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
+    repeats = args.repeats or (3 if args.quick else None)
+    if args.json is None:
+        h.print_machine()
+    h.finish(args, "orthogonal", run(sizes, repeats))
+
+
+if __name__ == "__main__":
+    main()
