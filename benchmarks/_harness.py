@@ -175,10 +175,10 @@ def machine() -> dict[str, str]:
     info["torch"] = torch.__version__ if torch is not None else "not installed"
     devices = jax.devices()
     kind = devices[0].device_kind
-    desc = f"{jax.default_backend()}: {len(devices)} × {kind}"
+    desc = f"{jax.default_backend()}: {len(devices)} x {kind}"
     try:
         stats = devices[0].memory_stats() or {}
-    except Exception:  # noqa: BLE001 - not every backend has memory stats
+    except Exception:
         stats = {}
     if "bytes_limit" in stats:
         desc += f" ({stats['bytes_limit'] / 2**30:.0f} GiB usable each)"
@@ -199,7 +199,7 @@ def machine_markdown(info: dict[str, str]) -> str:
 def fmt(value: Any, digits: int = 3) -> str:
     """A cell: None is a dash, floats get `digits` significant digits, the rest str()."""
     if value is None:
-        return "–"
+        return "-"
     if isinstance(value, bool):
         return "yes" if value else "NO"
     if isinstance(value, float):
@@ -227,7 +227,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         ]
         return "| " + " | ".join(padded) + " |"
 
-    rule = [("-" * (w - 1) + ":") if num else "-" * w for w, num in zip(widths, numeric, strict=True)]
+    rule = [
+        ("-" * (w - 1) + ":") if num else "-" * w for w, num in zip(widths, numeric, strict=True)
+    ]
     return "\n".join([line(headers), line(rule), *(line(r) for r in cells)])
 
 
@@ -266,7 +268,7 @@ def append_results(
     """Appends a dated entry -- command, machine, sections -- to `path`."""
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
-        f"\n## {stamp} — {title}\n",
+        f"\n## {stamp} - {title}\n",
         f"`{command}`\n",
         machine_markdown(info) + "\n",
         *(s.markdown() for s in sections),

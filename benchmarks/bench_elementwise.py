@@ -1,12 +1,12 @@
-"""Elementwise initializers at n×n: jaxinit vs the raw jitted jax.random sampler, jax, torch.
+"""Elementwise initializers at nxn: jaxinit vs the raw jitted jax.random sampler, jax, torch.
 
 "raw" is the same math written directly with ``jax.random`` (draw in float32, scale, cast) and
 jitted: the floor jaxinit is held to. "jax" is the ``jax.nn.initializers`` equivalent, jitted;
 "torch" the ``torch.nn.init`` equivalent on a fresh ``torch.empty`` (CPU). jaxinit is timed as
 users call it (eager: its own cached jit) and inside a user's ``jax.jit``.
-Target (DESIGN §10): jaxinit/raw ≤ 1.05; on a GPU, ≥ 70% of HBM write bandwidth.
+Target (DESIGN §10): jaxinit/raw <= 1.05; on a GPU, >= 70% of HBM write bandwidth.
 
-    python -m benchmarks.bench_elementwise                     # 4096², float32 and bfloat16
+    python -m benchmarks.bench_elementwise                     # 4096^2, float32 and bfloat16
     python -m benchmarks.bench_elementwise --size 16384        # e.g. on a GPU
 """
 
@@ -50,9 +50,9 @@ def _normal(std: float):
 
 
 def _truncated(std: float):
-    return lambda k, s, d: (
-        jax.random.truncated_normal(k, -2.0, 2.0, s, jnp.float32) * std
-    ).astype(d)
+    return lambda k, s, d: (jax.random.truncated_normal(k, -2.0, 2.0, s, jnp.float32) * std).astype(
+        d
+    )
 
 
 def _uniform(lo: float, hi: float, mul: float):
@@ -74,7 +74,7 @@ def specs(shape: tuple[int, int], torch) -> list[Spec]:
         Spec("uniform(0.1)", jaxinit.uniform(0.1), _uniform(0.0, 1.0, 0.1), ji.uniform(0.1),
              "uniform_(0, 0.1)", t(lambda ti, x: ti.uniform_(x, 0.0, 0.1))),
         Spec("truncated_normal(0.02)", jaxinit.truncated_normal(0.02), _truncated(0.02),
-             ji.truncated_normal(0.02), "trunc_normal_(0, 0.02, ±0.04)",
+             ji.truncated_normal(0.02), "trunc_normal_(0, 0.02, +/-0.04)",
              t(lambda ti, x: ti.trunc_normal_(x, 0.0, 0.02, -0.04, 0.04))),
         Spec("he_normal", jaxinit.he_normal(), _truncated(he), ji.he_normal(),
              "kaiming_normal_ (not truncated)",
@@ -82,7 +82,7 @@ def specs(shape: tuple[int, int], torch) -> list[Spec]:
         Spec("glorot_uniform", jaxinit.glorot_uniform(), _uniform(-1.0, 1.0, glorot),
              ji.glorot_uniform(), "xavier_uniform_", t(lambda ti, x: ti.xavier_uniform_(x))),
         Spec("lecun_normal", jaxinit.lecun_normal(), _truncated(lecun), ji.lecun_normal(),
-             "trunc_normal_(same σ, ±2σ)",
+             "trunc_normal_(same sigma, +/-2sigma)",
              t(lambda ti, x: ti.trunc_normal_(x, 0.0, lecun, -2 * lecun, 2 * lecun))),
     ]  # fmt: skip
 
@@ -152,23 +152,26 @@ def run(n: int, dtypes, repeats: int, bandwidth: bool) -> list[h.Section]:
     )
     if bandwidth:
         body += "GB/s = bytes of the output / median time (compare with the HBM bandwidth).\n\n"
-    body += f"Target jaxinit/raw ≤ {TARGET}: " + (
+    body += f"Target jaxinit/raw <= {TARGET}: " + (
         "met by all." if not missed else "MISSED by " + ", ".join(missed) + "."
     )
-    title = f"elementwise {n}×{n} ({jax.default_backend()})"
+    title = f"elementwise {n}x{n} ({jax.default_backend()})"
     return [h.Section(title, body + "\n")]
 
 
 def main(argv=None) -> None:
     p = h.parser(__doc__.splitlines()[0])
-    p.add_argument("--size", type=int, default=None, help="n of the n×n matrix (default 4096)")
+    p.add_argument("--size", type=int, default=None, help="n of the nxn matrix (default 4096)")
     p.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=["float32", "bfloat16"])
     p.add_argument(
-        "--bandwidth", action=argparse.BooleanOptionalAction, default=None, help="GB/s columns (default: on GPU)"
+        "--bandwidth",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="GB/s columns (default: on GPU)",
     )
     args = p.parse_args(argv)
     n = args.size or (1024 if args.quick else 4096)
-    repeats = args.repeats or (3 if args.quick else 7)
+    repeats = args.repeats or (3 if args.quick else 5)
     bandwidth = args.bandwidth if args.bandwidth is not None else jax.default_backend() != "cpu"
     if args.json is None:
         h.print_machine()

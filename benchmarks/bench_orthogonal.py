@@ -1,7 +1,7 @@
-"""Orthogonal n×n float32: jaxinit vs jax.nn.initializers (jitted) vs torch.nn.init.orthogonal_.
+"""Orthogonal nxn float32: jaxinit vs jax.nn.initializers (jitted) vs torch.nn.init.orthogonal_.
 
-Also measures how orthogonal each result is, max|QᵀQ − I|, computed in float64.
-Target (DESIGN §10), 4096² f32 on CPU: jaxinit ≤ 0.5× jax, ≤ 0.75× torch, error ≤ 1e-5.
+Also measures how orthogonal each result is, max|Q^T Q - I|, computed in float64.
+Target (DESIGN §10), 4096^2 f32 CPU: jaxinit <= 0.5x jax, <= 0.75x torch, error <= 1e-5.
 
     python -m benchmarks.bench_orthogonal                 # 512 1024 2048 4096
     python -m benchmarks.bench_orthogonal --sizes 8192    # e.g. on a GPU
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 import jaxinit
 
@@ -31,7 +30,7 @@ def default_repeats(n: int) -> int:
 
 
 def orthogonality_error(q) -> float:
-    """max|QᵀQ − I| (QQᵀ for wide Q) in float64, on q's device."""
+    """max|Q^T Q - I| (Q Q^T for wide Q) in float64, on q's device."""
     with jax.enable_x64(True):
 
         @jax.jit
@@ -86,7 +85,7 @@ def run(sizes, repeats: int | None) -> list[h.Section]:
         if n == TARGET_N:
             checks.append(_check("jaxinit/jax", r_jax, TARGETS["jaxinit/jax"]))
             checks.append(_check("jaxinit/torch", r_torch, TARGETS["jaxinit/torch"]))
-        checks.append(_check(f"n={n} max|QᵀQ−I|", err["jaxinit"], TARGETS["error"]))
+        checks.append(_check(f"n={n} max|Q^T Q-I|", err["jaxinit"], TARGETS["error"]))
     headers = [
         "n", "reps",
         "jaxinit s", "jaxinit min s", "jax s", "torch s",
@@ -97,18 +96,18 @@ def run(sizes, repeats: int | None) -> list[h.Section]:
     body = h.table(headers, rows) + "\n\n"
     body += (
         "Medians of `reps` interleaved calls (float32, key 0); '1st call' is trace + compile + "
-        "run. err = max|QᵀQ−I| in float64. jax is `jax.jit(jax.nn.initializers.orthogonal())`; "
+        "run. err = max|Q^T Q-I| in float64. jax is `jax.jit(jax.nn.initializers.orthogonal())`; "
         "torch is `orthogonal_(torch.empty(n, n))` (CPU, default threads).\n\n"
     )
     body += "Targets (DESIGN §10): " + "; ".join(checks) + "\n"
-    return [h.Section(f"orthogonal n×n float32 ({jax.default_backend()})", body)]
+    return [h.Section(f"orthogonal nxn float32 ({jax.default_backend()})", body)]
 
 
 def _check(what: str, value: float | None, limit: float) -> str:
     if value is None:
         return f"{what} n/a"
     mark = "ok" if value <= limit else "MISSED"
-    return f"{what} = {h.fmt(value)} (≤ {limit:g}: {mark})"
+    return f"{what} = {h.fmt(value)} (<= {limit:g}: {mark})"
 
 
 def main(argv=None) -> None:

@@ -128,10 +128,8 @@ def _print_verify(
     for note in notes:
         console.print(Panel(Text(note), title="NOTE", border_style="bold yellow"))
     table = Table(title=f"golden cases: {len(results)}")
-    for col, justify in [("case", "left"), ("family", "left"), ("expected", "left"),
-                         ("tier", "left"), ("max ulp", "right"), ("max |diff|", "right"),
-                         ("error", "left")]:  # fmt: skip
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for col in ("case", "family", "expected", "tier", "max ulp", "max |diff|", "error"):
+        table.add_column(col, justify="right" if col.startswith("max") else "left")
     for r in results:
         mark = " *" if golden.worse(r.tier, r.expected) else ""
         table.add_row(

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxinit._src import random
 from jaxinit._src.base import BaseInitializer
 from jaxinit._src.typing import Array, DTypeLike, KeyArray, RealNumeric
 from jaxinit._src.validation import check_int, check_real, is_traced
@@ -239,6 +240,21 @@ class Bilinear(BaseInitializer):
         return jnp.broadcast_to(kernel[..., None, None], shape)
 
 
+def _exact_sum(u: Array, axes: tuple[int, ...], dtype: Any) -> Array:
+    """Sum of uniform draws over `axes`, independent of summation order (so of sharding).
+
+    jax's uniform values in [0, 1) are multiples of 2^-nmant, so their integer numerators are
+    summed exactly (split in two int32 halves) and rounded once: a float sum would change in its
+    last bits when the reduction is split across devices.
+    """
+    nmant = jnp.finfo(dtype).nmant
+    k = jnp.round(u * 2.0**nmant).astype(jnp.int64 if dtype == np.float64 else jnp.int32)
+    half = nmant // 2
+    hi = jnp.sum(k >> half, axis=axes, keepdims=True)
+    lo = jnp.sum(k & ((1 << half) - 1), axis=axes, keepdims=True)
+    return (hi.astype(dtype) * (2.0**half) + lo.astype(dtype)) * (2.0**-nmant)
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
 class PositiveUnitball(BaseInitializer):
     r"""Builds an initializer of non-negative weights that sum to one per output unit.
@@ -276,11 +292,17 @@ class PositiveUnitball(BaseInitializer):
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         _check_rank(self.name, shape, "Use a (..., out) shape.", 1)
         _check_real_dtype(self.name, dtype)
+        fan = math.prod(shape[:-1]) if len(shape) > 1 else shape[0]
+        if fan >= 2**19:
+            raise ValueError(
+                f"{self.name} sums at most 2**19 incoming weights exactly; `shape` {shape} has "
+                f"{fan}."
+            )
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype) -> Array:
         axes = tuple(range(max(len(shape) - 1, 1)))
-        u = jax.random.uniform(key, shape, dtype)
-        total = u.sum(axis=axes, keepdims=True)
+        u = random.uniform(key, shape, dtype)
+        total = _exact_sum(u, axes, dtype)
         # An all-zero draw (possible only for tiny fans) becomes uniform weights, never 0/0.
         fan = math.prod(shape[a] for a in axes)
         return jnp.where(total > 0, u / total, jnp.asarray(1 / fan, dtype))
