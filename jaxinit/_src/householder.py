@@ -24,7 +24,10 @@ import jax.numpy as jnp
 from jaxinit._src import random
 from jaxinit._src.typing import Array, KeyArray
 
-#: Reflectors per block; fixed (never tied to the sharding) so values are mesh-independent.
+#: Reflectors per panel: each panel's vectors come from one key, ``fold_in(key, panel)``. Fixed,
+#: never tied to the sharding, so the values are the same on every mesh.
+PANEL = 64
+#: Reflectors applied at once on one device (whole panels): larger blocks, faster matmuls.
 BLOCK = 128
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -44,9 +47,9 @@ def blocks(m: int) -> list[tuple[int, int, int]]:
 
 
 def _draw(key: KeyArray, k: Any, n: int, dtype: Any) -> Array:
-    """The Gaussian ``(n, BLOCK)`` of block `k`: column c holds reflector ``k*BLOCK + c`` in rows
-    ``k*BLOCK + c ..``; one key per block, so any device can redraw any block alone."""
-    return random.normal(jax.random.fold_in(key, k), (n, BLOCK), dtype)
+    """The Gaussian ``(n, PANEL)`` of panel `k`: column c holds reflector ``k*PANEL + c`` in rows
+    ``k*PANEL + c ..``; one key per panel, so any device can redraw any panel alone."""
+    return random.normal(jax.random.fold_in(key, k), (n, PANEL), dtype)
 
 
 def _wy(x: Array, alpha: Array, active: Array, dtype: Any) -> tuple[Array, Array, Array]:
@@ -75,15 +78,15 @@ def block_static(g: Array, s: int, b: int, dtype: Any) -> tuple[Array, Array, Ar
 def block_dynamic(
     key: KeyArray, k: Array, n: int, m: int, dtype: Any
 ) -> tuple[Array, Array, Array]:
-    """`block_static` for a traced block index: full-height ``U (n, BLOCK)``, rows above each
+    """`block_static` for a traced panel index: full-height ``U (n, PANEL)``, rows above each
     reflector masked to zero, columns past `m` inactive (zero vectors)."""
-    s = k * BLOCK
+    s = k * PANEL
     g = _draw(key, k, n, dtype)
     r = jnp.arange(n)[:, None]
-    c = jnp.arange(BLOCK)[None, :]
-    active = (s + jnp.arange(BLOCK)) < m
+    c = jnp.arange(PANEL)[None, :]
+    active = (s + jnp.arange(PANEL)) < m
     x = jnp.where((r >= s + c) & active[None, :], g, jnp.zeros((), dtype))
-    alpha = jnp.where(active, g[jnp.minimum(s + jnp.arange(BLOCK), n - 1), jnp.arange(BLOCK)], 0)
+    alpha = jnp.where(active, g[jnp.minimum(s + jnp.arange(PANEL), n - 1), jnp.arange(PANEL)], 0)
     sigma, phase, _ = _wy(x, alpha, active, dtype)
     u = x + jnp.where(r == s + c, (phase * sigma)[None, :], jnp.zeros((), dtype))
     return u, _t_factor(u, active, dtype), -phase
@@ -105,8 +108,11 @@ def tall(key: KeyArray, n: int, m: int, dtype: Any) -> Array:
     static slices skip rows above each block and columns that are still identity.
     """
     ks = blocks(m)
-    draws = jax.vmap(lambda k: _draw(key, k, n, dtype))(jnp.arange(len(ks)))
-    refl = [(s, *block_static(draws[k], s, b, dtype)) for k, s, b in ks]
+    panels = -(-m // PANEL)
+    draws = jax.vmap(lambda k: _draw(key, k, n, dtype))(jnp.arange(panels))
+    per = BLOCK // PANEL
+    grouped = [jnp.concatenate(list(draws[k * per : (k + 1) * per]), axis=1) for k, _, _ in ks]
+    refl = [(s, *block_static(grouped[k], s, b, dtype)) for k, s, b in ks]
     y = jnp.eye(n, m, dtype=dtype)
     for s, u, t, _ in reversed(refl):  # Q = B_1 (B_2 (... (B_K E_M)))
         ys = y[s:, s:]
@@ -118,17 +124,17 @@ def tall(key: KeyArray, n: int, m: int, dtype: Any) -> Array:
 def tall_columns(key: KeyArray, n: int, m: int, cols: Array, dtype: Any) -> Array:
     """Columns `cols` (int vector) of the ``n x m`` Haar matrix, in ``n x len(cols)`` memory:
     a loop over blocks that redraws each block's reflectors from the key."""
-    nblocks = len(blocks(m))
+    nblocks = -(-m // PANEL)
 
     def step(i, carry):
         y, d = carry
         k = nblocks - 1 - i
         u, t, ph = block_dynamic(key, k, n, m, dtype)
-        d = jax.lax.dynamic_update_slice(d, ph, (k * BLOCK,))
+        d = jax.lax.dynamic_update_slice(d, ph, (k * PANEL,))
         return y - _mm(u, _mm(t, _mm(_adj(u), y))), d
 
     y0 = (jnp.arange(n)[:, None] == cols[None, :]).astype(dtype)
-    d0 = jnp.zeros((nblocks * BLOCK,), dtype)
+    d0 = jnp.zeros((nblocks * PANEL,), dtype)
     y, d = jax.lax.fori_loop(0, nblocks, step, (y0, d0))
     return y * d[cols][None, :]
 
@@ -136,16 +142,16 @@ def tall_columns(key: KeyArray, n: int, m: int, cols: Array, dtype: Any) -> Arra
 def tall_rows(key: KeyArray, n: int, m: int, rows: Array, dtype: Any) -> Array:
     """Rows `rows` (int vector) of the ``n x m`` Haar matrix, in ``len(rows) x n`` memory:
     ``E_R^T B_1 B_2 ... B_K`` applied from the right, redrawing each block from the key."""
-    nblocks = len(blocks(m))
+    nblocks = -(-m // PANEL)
 
     def step(k, carry):
         x, d = carry
         u, t, ph = block_dynamic(key, k, n, m, dtype)
-        d = jax.lax.dynamic_update_slice(d, ph, (k * BLOCK,))
+        d = jax.lax.dynamic_update_slice(d, ph, (k * PANEL,))
         return x - _mm(_mm(_mm(x, u), t), _adj(u)), d
 
     x0 = (rows[:, None] == jnp.arange(n)[None, :]).astype(dtype)
-    d0 = jnp.zeros((nblocks * BLOCK,), dtype)
+    d0 = jnp.zeros((nblocks * PANEL,), dtype)
     x, d = jax.lax.fori_loop(0, nblocks, step, (x0, d0))
     return x[:, :m] * d[:m][None, :]
 

@@ -292,7 +292,7 @@ class PositiveUnitball(BaseInitializer):
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         _check_rank(self.name, shape, "Use a (..., out) shape.", 1)
         _check_real_dtype(self.name, dtype)
-        fan = math.prod(shape[:-1]) if len(shape) > 1 else shape[0]
+        fan = math.prod(shape[:-1]) if len(shape) > 1 else math.prod(shape)
         if fan >= 2**19:
             raise ValueError(
                 f"{self.name} sums at most 2**19 incoming weights exactly; `shape` {shape} has "
