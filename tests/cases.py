@@ -79,6 +79,12 @@ CASES: tuple[Case, ...] = (
     ),
     Case("orthogonal", jaxinit.orthogonal(), complex_ok=True),
     Case("orthogonal_col0", jaxinit.orthogonal(2.0, column_axis=0)),
+    Case(
+        "orthogonal_stacked",
+        jaxinit.orthogonal(batch_axis=0),
+        shapes=(STACKED, (8, 3, 16, 8), (0, 4, 4)),
+        complex_ok=True,
+    ),
     Case("delta_orthogonal", jaxinit.delta_orthogonal(), shapes=CONV_ONLY, complex_ok=True),
     Case("uniform_unit_scaling", jaxinit.uniform_unit_scaling(1.43)),
     Case("mxnet_xavier", jaxinit.mxnet_xavier("gaussian", "in", 2.0)),

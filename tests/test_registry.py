@@ -117,7 +117,7 @@ def test_get_accepts_class_names_instances_and_kwargs():
 def test_get_unknown_name_suggests_close_matches():
     with pytest.raises(ValueError, match=r"'he_normla'.*'he_normal'"):
         jaxinit.get("he_normla")
-    with pytest.raises(ValueError, match="Unknown initializer name 'zzz'"):
+    with pytest.raises(ValueError, match="unknown initializer name 'zzz'"):
         jaxinit.get("zzz")
 
 
@@ -141,3 +141,12 @@ def test_traced_parameters_are_carried_but_not_serialized():
         return init(key, (4, 4))
 
     np.testing.assert_array_equal(np.asarray(f(0.1)), np.asarray(jaxinit.normal(0.1)(key, (4, 4))))
+
+
+def test_get_with_an_unknown_parameter_lists_the_valid_ones():
+    with pytest.raises(
+        TypeError, match=r"he_normal\(\) got unknown parameter\(s\) 'bogus'.*in_axis"
+    ):
+        jaxinit.get("he_normal", bogus=1)
+    with pytest.raises(TypeError, match="valid parameters: dtype"):
+        jaxinit.get("zeros", value=1)

@@ -15,8 +15,8 @@ import numpy as np
 
 from jaxinit._src import householder, sharding
 from jaxinit._src.base import BaseInitializer
-from jaxinit._src.typing import Array, DTypeLike, KeyArray, RealNumeric
-from jaxinit._src.validation import check_int, check_real, normalize_axes
+from jaxinit._src.typing import Array, Axes, DTypeLike, KeyArray, RealNumeric
+from jaxinit._src.validation import check_int, check_real, freeze_axes, normalize_axes
 
 
 def haar(key: KeyArray, n_rows: int, n_cols: int, dtype: Any) -> Array:
@@ -118,6 +118,62 @@ def orthogonal_kernel(
     return jnp.moveaxis(q, -1, col)
 
 
+def _stacked(
+    key: KeyArray,
+    shape: tuple[int, ...],
+    col: int,
+    batch: tuple[int, ...],
+    dtype: Any,
+    lay: sharding.Layout | None,
+) -> Array:
+    """One independent Haar matrix per batch index, from ``split(key, prod(batch sizes))``.
+
+    The matrices are formed one at a time (`lax.map`: the same program for every index), and,
+    when only batch axes are sharded, each device forms just its own indices -- so the bits do
+    not depend on the sharding, and temporaries stay one matrix's worth.
+    """
+    rest = [a for a in range(len(shape)) if a not in batch]
+    order = (*batch, *rest)
+    inner = tuple(shape[a] for a in rest)
+    sizes = tuple(shape[a] for a in batch)
+    inner_col = rest.index(col)
+    keys = jax.random.split(key, math.prod(sizes))
+
+    def one(k: KeyArray) -> Array:
+        return orthogonal_kernel(k, inner, inner_col, dtype, None)
+
+    def form(ks: Array) -> Array:
+        if ks.shape[0] == 1:
+            # XLA inlines a loop of one iteration and may round differently than the loop body;
+            # a second (discarded) iteration keeps every device on the same compiled body.
+            return jax.lax.map(one, jnp.concatenate([ks, ks]))[:1]
+        return jax.lax.map(one, ks)
+
+    spec = lay.spec(len(shape)) if lay is not None and lay.sharding is not None else None
+    only_batch = spec is not None and all(spec[a] is None for a in rest)
+    if spec is not None and only_batch and _shardable(shape, lay):
+        assert lay is not None and lay.sharding is not None
+        context = jax.sharding.get_abstract_mesh()
+        mesh = context if not context.empty else lay.sharding.mesh
+        moved_spec = tuple(spec[a] for a in order)
+
+        def local(ks: Array) -> Array:
+            idx = _local_indices(sizes, tuple(range(len(sizes))), moved_spec, mesh)
+            block = form(ks[idx])
+            local_sizes = [
+                s // _block_index_count(moved_spec[i], mesh) for i, s in enumerate(sizes)
+            ]
+            return block.reshape(tuple(local_sizes) + inner)
+
+        spec_of = jax.sharding.PartitionSpec
+        q = jax.shard_map(local, mesh=mesh, in_specs=spec_of(), out_specs=spec_of(*moved_spec))(
+            keys
+        )
+    else:
+        q = form(keys).reshape(sizes + inner)
+    return jnp.moveaxis(q, tuple(range(len(batch))), batch)
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
 class Orthogonal(BaseInitializer):
     r"""Uniformly (Haar) distributed orthogonal matrices, times `scale`.
@@ -136,10 +192,12 @@ class Orthogonal(BaseInitializer):
       scale: the multiplier (>= 0) -- not a bound (jax's docstring says otherwise).
       column_axis: the axis holding the columns.
       dtype: the default dtype.
+      batch_axis: axes of stacked matrices (layers, heads), keyword-only: each index gets its
+        own independent Haar matrix, and sharding the result along them is bitwise-stable.
 
     Raises:
-      ValueError: for a negative `scale` (when built); for rank < 2 or `column_axis` out of
-        range (when called).
+      ValueError: for a negative `scale` (when built); for rank < 2 (besides `batch_axis`) or
+        axes out of range (when called).
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxinit
@@ -161,23 +219,38 @@ class Orthogonal(BaseInitializer):
     scale: RealNumeric = 1.0
     column_axis: int = -1
     dtype: DTypeLike | None = None
+    _: dataclasses.KW_ONLY
+    batch_axis: Axes = ()
 
     def validate(self) -> None:
         check_real("scale", self.scale, nonnegative=True)
         check_int("column_axis", self.column_axis)
+        object.__setattr__(self, "batch_axis", freeze_axes("batch_axis", self.batch_axis))
+
+    def _axes(self, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+        col = normalize_axes("column_axis", self.column_axis, len(shape))[0]
+        batch = normalize_axes("batch_axis", self.batch_axis, len(shape))
+        return col, batch
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        if len(shape) < 2:
+        col, batch = self._axes(shape)
+        if len(shape) - len(batch) < 2:
             raise ValueError(
-                f"{self.name} needs a `shape` of rank >= 2; got {shape}. For a vector, "
-                "normalize a normal draw instead."
+                f"{self.name} needs a `shape` of rank >= 2 besides `batch_axis`; got {shape} "
+                f"with batch_axis={self.batch_axis!r}. For a vector, normalize a normal draw."
             )
-        normalize_axes("column_axis", self.column_axis, len(shape))
+        if col in batch:
+            raise ValueError(
+                f"`column_axis`={self.column_axis} is also in `batch_axis`={self.batch_axis!r}."
+            )
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
-        col = self.column_axis % len(shape)
-        q = orthogonal_kernel(key, shape, col, dtype, sharding.current())
-        return q * jnp.array(self.scale, dtype)
+        col, batch = self._axes(shape)
+        lay = sharding.current()
+        if not batch:
+            q = orthogonal_kernel(key, shape, col, dtype, lay)
+            return q * jnp.array(self.scale, dtype)
+        return _stacked(key, shape, col, batch, dtype, lay) * jnp.array(self.scale, dtype)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -77,14 +77,23 @@ def _lookup(name: str) -> Any:
         close = difflib.get_close_matches(name.lower(), names(), n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(
-            f"Unknown initializer name {name!r}.{hint} Valid names: `jaxinit.registry_names()`."
+            f"`identifier`: unknown initializer name {name!r}.{hint} Valid names: "
+            "`jaxinit.registry_names()`."
         )
     return FACTORIES[key]
 
 
 def _build(factory: Any, kwargs: Mapping[str, Any]) -> BaseInitializer:
+    cls = type(factory) if isinstance(factory, BaseInitializer) else factory
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise TypeError(
+            f"{cls.name}() got unknown parameter(s) {', '.join(repr(u) for u in unknown)}; "
+            f"valid parameters: {', '.join(valid)}."
+        )
     if isinstance(factory, BaseInitializer):  # zeros / ones are initializers themselves
-        return type(factory)(**kwargs) if kwargs else factory
+        return cls(**kwargs) if kwargs else factory
     return factory(**kwargs)
 
 
