@@ -12,8 +12,18 @@ from jaxinit._src.base import BaseInitializer, FrozenArray
 from jaxinit._src.typing import Array, DTypeLike, KeyArray
 
 
+class _Fill(BaseInitializer):
+    """An array filled with one value (`fill`), in any dtype (integers and booleans included)."""
+
+    allow_integer: ClassVar[bool] = True
+    fill: ClassVar[int]
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+        return jnp.full(shape, self.fill, dtype)
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
-class Zeros(BaseInitializer):
+class Zeros(_Fill):
     """An initializer of zeros; ``jaxinit.zeros`` is one (as in jax), ``zeros_init()`` builds one.
 
     Args:
@@ -29,19 +39,13 @@ class Zeros(BaseInitializer):
     """
 
     name: ClassVar[str] = "zeros"
-    allow_integer: ClassVar[bool] = True
+    fill: ClassVar[int] = 0
     dtype: DTypeLike | None = None
-
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
-        return jnp.zeros(shape, dtype)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class Ones(BaseInitializer):
+class Ones(_Fill):
     """An initializer of ones; ``jaxinit.ones`` is one (as in jax), ``ones_init()`` builds one.
-
-    Args:
-      dtype: the default dtype (any dtype, integers and booleans included).
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxinit
@@ -49,12 +53,9 @@ class Ones(BaseInitializer):
       Array([1, 1, 1], dtype=bfloat16)
     """
 
-    name: ClassVar[str] = "ones"
-    allow_integer: ClassVar[bool] = True
     dtype: DTypeLike | None = None
-
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
-        return jnp.ones(shape, dtype)
+    name: ClassVar[str] = "ones"
+    fill: ClassVar[int] = 1
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

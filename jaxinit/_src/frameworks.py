@@ -21,13 +21,12 @@ from jaxinit._src.typing import (
     MXNET_FACTOR_TYPES,
     MXNET_RND_TYPES,
     Array,
-    Axes,
     DTypeLike,
     KeyArray,
     RealNumeric,
 )
 from jaxinit._src.validation import check_choice, check_int, check_real
-from jaxinit._src.variance import VarianceScheme
+from jaxinit._src.variance import AXES_ARGS, VarianceScheme, scheme_class
 
 _MXNET_MODES = {"avg": "fan_avg", "in": "fan_in", "out": "fan_out"}
 _CAFFE_NORMS = {"fan_in": "fan_in", "fan_out": "fan_out", "average": "fan_avg"}
@@ -73,45 +72,13 @@ class UniformUnitScaling(BaseInitializer):
         return random.uniform(key, shape, dtype, -1) * jnp.array(bound, dtype)
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
-class MXNetXavier(VarianceScheme):
-    r"""MXNet ``Xavier(rnd_type, factor_type, magnitude)``.
-
-    With :math:`s = \sqrt{\text{magnitude} / n}` (``n`` = mean fan, fan_in or fan_out):
-    ``uniform`` gives :math:`\mathcal{U}[-s, s)` (Glorot uniform at the defaults) and
-    ``gaussian`` gives :math:`\mathcal{N}(0, s^2)` -- variance ``3/n`` at the defaults, three
-    times Glorot normal, as MXNet does.
-
-    Args:
-      rnd_type: ``"uniform"`` or ``"gaussian"``.
-      factor_type: ``"avg"``, ``"in"`` or ``"out"``.
-      magnitude: the scale (> 0).
-      in_axis: axis or axes of the inputs.
-      out_axis: axis or axes of the outputs.
-      batch_axis: axes that do not count.
-      dtype: the default dtype.
-
-    Examples:
-      >>> import jax, jaxinit
-      >>> w = jaxinit.mxnet_xavier("gaussian", "in")(jax.random.key(0), (1024, 512))
-      >>> round(float(w.std() * 1024**0.5), 2)
-      1.73
-
-    References:
-      Apache MXNet, ``mxnet.initializer.Xavier``.
-    """
-
-    name: ClassVar[str] = "mxnet_xavier"
-    rnd_type: str = "uniform"
-    factor_type: str = "avg"
-    magnitude: RealNumeric = 3.0
-    in_axis: Axes = -2
-    out_axis: Axes = -1
-    batch_axis: Axes = ()
-    dtype: DTypeLike | None = None
+class _MXNetXavierBase(VarianceScheme):
+    rnd_type: str
+    factor_type: str
+    magnitude: RealNumeric
 
     def validate(self) -> None:
-        super().validate()
+        VarianceScheme.validate(self)
         check_choice("rnd_type", self.rnd_type, MXNET_RND_TYPES)
         check_choice("factor_type", self.factor_type, MXNET_FACTOR_TYPES)
         check_real("magnitude", self.magnitude, positive=True)
@@ -123,8 +90,54 @@ class MXNetXavier(VarianceScheme):
         return self.magnitude, mode, "normal"
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
-class MSRAPrelu(VarianceScheme):
+MXNetXavier = scheme_class(
+    "MXNetXavier",
+    _MXNetXavierBase,
+    "mxnet_xavier",
+    r"""MXNet ``Xavier(rnd_type, factor_type, magnitude)``.
+
+    With :math:`s = \sqrt{\text{magnitude} / n}` (``n`` = mean fan, fan_in or fan_out):
+    ``uniform`` gives :math:`\mathcal{U}[-s, s)` (Glorot uniform at the defaults) and
+    ``gaussian`` gives :math:`\mathcal{N}(0, s^2)` -- variance ``3/n`` at the defaults, three
+    times Glorot normal, as MXNet does.
+
+    Args:
+      rnd_type: ``"uniform"`` or ``"gaussian"``.
+      factor_type: ``"avg"``, ``"in"`` or ``"out"``.
+      magnitude: the scale (> 0).
+      {axes}
+
+    Examples:
+      >>> import jax, jaxinit
+      >>> w = jaxinit.mxnet_xavier("gaussian", "in")(jax.random.key(0), (1024, 512))
+      >>> round(float(w.std() * 1024**0.5), 2)
+      1.73
+
+    References:
+      Apache MXNet, ``mxnet.initializer.Xavier``.
+    """.replace("{axes}", AXES_ARGS),
+    params=(("rnd_type", str, "uniform"), ("factor_type", str, "avg"), ("magnitude", Any, 3.0)),
+    module=__name__,
+)
+
+
+class _MSRAPreluBase(VarianceScheme):
+    factor_type: str
+    slope: RealNumeric
+
+    def validate(self) -> None:
+        VarianceScheme.validate(self)
+        check_choice("factor_type", self.factor_type, MXNET_FACTOR_TYPES)
+        check_real("slope", self.slope)
+
+    def scheme(self) -> tuple[Any, str, str]:
+        return 2.0 / (1 + self.slope**2), _MXNET_MODES[self.factor_type], "normal"
+
+
+MSRAPrelu = scheme_class(
+    "MSRAPrelu",
+    _MSRAPreluBase,
+    "msra_prelu",
     r"""MXNet ``MSRAPrelu(factor_type, slope)``: Gaussian with magnitude ``2 / (1 + slope^2)``.
 
     .. math:: w \sim \mathcal{N}\!\left(0, \frac{2}{(1 + \text{slope}^2)\, n}\right)
@@ -134,10 +147,7 @@ class MSRAPrelu(VarianceScheme):
     Args:
       factor_type: ``"avg"``, ``"in"`` or ``"out"``.
       slope: the PReLU negative slope.
-      in_axis: axis or axes of the inputs.
-      out_axis: axis or axes of the outputs.
-      batch_axis: axes that do not count.
-      dtype: the default dtype.
+      {axes}
 
     Examples:
       >>> import jax, jaxinit
@@ -147,50 +157,41 @@ class MSRAPrelu(VarianceScheme):
 
     References:
       He et al. 2015; Apache MXNet, ``mxnet.initializer.MSRAPrelu``.
-    """
-
-    name: ClassVar[str] = "msra_prelu"
-    factor_type: str = "avg"
-    slope: RealNumeric = 0.25
-    in_axis: Axes = -2
-    out_axis: Axes = -1
-    batch_axis: Axes = ()
-    dtype: DTypeLike | None = None
-
-    def validate(self) -> None:
-        super().validate()
-        check_choice("factor_type", self.factor_type, MXNET_FACTOR_TYPES)
-        check_real("slope", self.slope)
-
-    def scheme(self) -> tuple[Any, str, str]:
-        return 2.0 / (1 + self.slope**2), _MXNET_MODES[self.factor_type], "normal"
+    """.replace("{axes}", AXES_ARGS),
+    params=(("factor_type", str, "avg"), ("slope", Any, 0.25)),
+    module=__name__,
+)
 
 
 class _CaffeVariance(VarianceScheme):
     variance_norm: str
-    scale_: ClassVar[float]
-    distribution_: ClassVar[str]
+    caffe_scheme: ClassVar[tuple[float, str]]
 
     def validate(self) -> None:
-        super().validate()
+        VarianceScheme.validate(self)
         check_choice("variance_norm", self.variance_norm, _CAFFE_NORMS)
 
     def scheme(self) -> tuple[Any, str, str]:
-        return self.scale_, _CAFFE_NORMS[self.variance_norm], self.distribution_
+        scale, distribution = self.caffe_scheme
+        return scale, _CAFFE_NORMS[self.variance_norm], distribution
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
-class CaffeXavier(_CaffeVariance):
+_CAFFE_PARAMS = (("variance_norm", str, "fan_in"),)
+_CAFFE_ARGS = (
+    """variance_norm: ``"fan_in"``, ``"fan_out"`` or ``"average"``.
+      """
+    + AXES_ARGS
+)
+CaffeXavier = scheme_class(
+    "CaffeXavier",
+    _CaffeVariance,
+    "caffe_xavier",
     r"""Caffe's ``xavier`` filler: :math:`\mathcal{U}[-b, b)`, :math:`b = \sqrt{3/n}`.
 
     With the default ``variance_norm="fan_in"`` this is LeCun uniform, not Glorot.
 
     Args:
-      variance_norm: ``"fan_in"``, ``"fan_out"`` or ``"average"``.
-      in_axis: axis or axes of the inputs.
-      out_axis: axis or axes of the outputs.
-      batch_axis: axes that do not count.
-      dtype: the default dtype.
+      {args}
 
     Examples:
       >>> import jax, jaxinit
@@ -200,28 +201,19 @@ class CaffeXavier(_CaffeVariance):
 
     References:
       BVLC Caffe, ``include/caffe/filler.hpp`` (``XavierFiller``).
-    """
-
-    name: ClassVar[str] = "caffe_xavier"
-    scale_: ClassVar[float] = 1.0
-    distribution_: ClassVar[str] = "uniform"
-    variance_norm: str = "fan_in"
-    in_axis: Axes = -2
-    out_axis: Axes = -1
-    batch_axis: Axes = ()
-    dtype: DTypeLike | None = None
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class CaffeMSRA(_CaffeVariance):
+    """.replace("{args}", _CAFFE_ARGS),
+    params=_CAFFE_PARAMS,
+    module=__name__,
+    caffe_scheme=(1.0, "uniform"),
+)
+CaffeMSRA = scheme_class(
+    "CaffeMSRA",
+    _CaffeVariance,
+    "caffe_msra",
     r"""Caffe's ``msra`` filler: :math:`\mathcal{N}(0, 2/n)`, untruncated.
 
     Args:
-      variance_norm: ``"fan_in"``, ``"fan_out"`` or ``"average"``.
-      in_axis: axis or axes of the inputs.
-      out_axis: axis or axes of the outputs.
-      batch_axis: axes that do not count.
-      dtype: the default dtype.
+      {args}
 
     Examples:
       >>> import jax, jaxinit
@@ -231,16 +223,11 @@ class CaffeMSRA(_CaffeVariance):
 
     References:
       BVLC Caffe, ``include/caffe/filler.hpp`` (``MSRAFiller``).
-    """
-
-    name: ClassVar[str] = "caffe_msra"
-    scale_: ClassVar[float] = 2.0
-    distribution_: ClassVar[str] = "normal"
-    variance_norm: str = "fan_in"
-    in_axis: Axes = -2
-    out_axis: Axes = -1
-    batch_axis: Axes = ()
-    dtype: DTypeLike | None = None
+    """.replace("{args}", _CAFFE_ARGS),
+    params=_CAFFE_PARAMS,
+    module=__name__,
+    caffe_scheme=(2.0, "normal"),
+)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

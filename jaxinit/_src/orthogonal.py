@@ -233,6 +233,11 @@ class Orthogonal(BaseInitializer):
         return col, batch
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        if len(shape) < 2:
+            raise ValueError(
+                f"{self.name} needs a `shape` of rank >= 2; got {shape}. For a vector, "
+                "normalize a normal draw instead."
+            )
         col, batch = self._axes(shape)
         if len(shape) - len(batch) < 2:
             raise ValueError(
@@ -290,8 +295,8 @@ class DeltaOrthogonal(BaseInitializer):
     dtype: DTypeLike | None = None
 
     def validate(self) -> None:
-        check_real("scale", self.scale, nonnegative=True)
         check_int("column_axis", self.column_axis)
+        check_real("scale", self.scale, nonnegative=True)
         if self.column_axis not in (-2, -1, 0, 1):
             raise ValueError(
                 f"`column_axis` is relative to the (in, out) centre matrix: one of -2, -1, 0, 1; "

@@ -29,36 +29,28 @@ def register(factory: Any, *aliases: str) -> Any:
     return factory
 
 
-for _factory, _aliases in [
-    (constant.zeros, ("zero", "zeros_init")),
-    (constant.ones, ("one", "ones_init")),
-    (constant.Constant, ()),
-    (elementwise.Uniform, ()),
-    (elementwise.UniformRange, ("random_uniform",)),
-    (elementwise.Normal, ("random_normal",)),
-    (elementwise.TruncatedNormal, ()),
-    (variance.VarianceScaling, ()),
-    (variance.GlorotUniform, ("xavier_uniform",)),
-    (variance.GlorotNormal, ("xavier_normal",)),
-    (variance.LecunUniform, ()),
-    (variance.LecunNormal, ()),
-    (variance.HeUniform, ("kaiming_uniform",)),
-    (variance.HeNormal, ("kaiming_normal",)),
-    (orthogonal.Orthogonal, ()),
-    (orthogonal.DeltaOrthogonal, ()),
-    (frameworks.UniformUnitScaling, ()),
-    (frameworks.MXNetXavier, ()),
-    (frameworks.MSRAPrelu, ()),
-    (frameworks.CaffeXavier, ()),
-    (frameworks.CaffeMSRA, ()),
-    (frameworks.CaffeGaussian, ()),
-    (structured.Identity, ("eye",)),
-    (structured.Dirac, ()),
-    (structured.Bilinear, ()),
-    (structured.PositiveUnitball, ()),
-    (structured.Sparse, ()),
-]:
-    register(_factory, *_aliases)
+#: Alternative spellings of registered names.
+_ALIAS_TABLE = {
+    "zeros": ("zero", "zeros_init"),
+    "ones": ("one", "ones_init"),
+    "uniform_range": ("random_uniform",),
+    "normal": ("random_normal",),
+    "glorot_uniform": ("xavier_uniform",),
+    "glorot_normal": ("xavier_normal",),
+    "he_uniform": ("kaiming_uniform",),
+    "he_normal": ("kaiming_normal",),
+    "identity": ("eye",),
+}
+_C, _E, _V, _O, _F, _S = constant, elementwise, variance, orthogonal, frameworks, structured
+for _factory in (
+    *(_C.zeros, _C.ones, _C.Constant),
+    *(_E.Uniform, _E.UniformRange, _E.Normal, _E.TruncatedNormal),
+    *(_V.VarianceScaling, _V.GlorotUniform, _V.GlorotNormal, _V.LecunUniform, _V.LecunNormal),
+    *(_V.HeUniform, _V.HeNormal, _O.Orthogonal, _O.DeltaOrthogonal),
+    *(_F.UniformUnitScaling, _F.MXNetXavier, _F.MSRAPrelu, _F.CaffeXavier, _F.CaffeMSRA),
+    *(_F.CaffeGaussian, _S.Identity, _S.Dirac, _S.Bilinear, _S.PositiveUnitball, _S.Sparse),
+):
+    register(_factory, *_ALIAS_TABLE.get(_factory.name, ()))
 
 
 def _snake(name: str) -> str:
@@ -85,7 +77,7 @@ def _lookup(name: str) -> Any:
 
 def _build(factory: Any, kwargs: Mapping[str, Any]) -> BaseInitializer:
     cls = type(factory) if isinstance(factory, BaseInitializer) else factory
-    valid = [f.name for f in dataclasses.fields(cls)]
+    valid = [f.name for f in dataclasses.fields(cast(Any, cls))]
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
         raise TypeError(
@@ -180,8 +172,8 @@ def serialize(init: BaseInitializer) -> dict[str, Any]:
 
     Examples:
       >>> import json, jaxinit
-      >>> json.dumps(jaxinit.serialize(jaxinit.orthogonal(2.0)))
-      '{"name": "orthogonal", "config": {"scale": 2.0, "column_axis": -1, "dtype": null}}'
+      >>> json.dumps(jaxinit.serialize(jaxinit.uniform(2.0)))
+      '{"name": "uniform", "config": {"scale": 2.0, "dtype": null}}'
     """
     if not isinstance(init, BaseInitializer):
         raise TypeError(f"`init` must be a jaxinit initializer; got {init!r}.")

@@ -151,9 +151,58 @@ class VarianceScheme(BaseInitializer):
         return variance_sample(key, shape, dtype, scale, n, distribution)
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
-class VarianceScaling(VarianceScheme):
-    r"""Scales its distribution to the shape of the weight.
+#: The fields every variance scheme ends with, in jax's positional order.
+AXES_FIELDS: tuple[tuple[str, Any, Any], ...] = (
+    ("in_axis", Axes, -2),
+    ("out_axis", Axes, -1),
+    ("batch_axis", Axes, ()),
+    ("dtype", DTypeLike | None, None),
+)
+
+
+#: The docstring lines of `AXES_FIELDS`, shared by every scheme's Args section.
+AXES_ARGS = """in_axis: axis or axes of the inputs.
+      out_axis: axis or axes of the outputs.
+      batch_axis: axes that do not count (stacked layers, experts).
+      dtype: the default dtype."""
+
+
+def scheme_class(
+    cls_name: str,
+    base: type,
+    name: str,
+    doc: str,
+    params: tuple[tuple[Any, ...], ...] = (),
+    kw_params: tuple[tuple[str, Any, Any], ...] = (),
+    module: str = __name__,
+    **class_attrs: Any,
+) -> Any:
+    """A frozen dataclass of `base` with fields `params`, then the axes and dtype (jax's order),
+    then keyword-only `kw_params`: one declaration of the fields every scheme shares."""
+    fields: list[Any] = [*params, *AXES_FIELDS]
+    fields += [(n, t, dataclasses.field(default=d, kw_only=True)) for n, t, d in kw_params]
+    namespace = {"name": name, "__doc__": doc, "__module__": module, **class_attrs}
+    return dataclasses.make_dataclass(
+        cls_name, fields, bases=(base,), namespace=namespace, frozen=True, repr=False
+    )
+
+
+class _VarianceScalingBase(VarianceScheme):
+    scale: RealNumeric
+    mode: str
+    distribution: str
+
+    def validate(self) -> None:
+        VarianceScheme.validate(self)
+        check_real("scale", self.scale, nonnegative=True)
+        check_choice("mode", self.mode, MODES)
+        check_choice("distribution", self.distribution, DISTRIBUTIONS)
+
+    def scheme(self) -> tuple[Any, str, str]:
+        return self.scale, self.mode, self.distribution
+
+
+_VARIANCE_SCALING_DOC = r"""Scales its distribution to the shape of the weight.
 
     Samples have mean 0 and variance :math:`\text{scale} / n` (after truncation), where ``n`` is
     fan_in, fan_out, their mean (``fan_avg``) or their geometric mean (``fan_geo_avg``); the fans
@@ -170,10 +219,7 @@ class VarianceScaling(VarianceScheme):
       scale: the variance multiplier (>= 0); a gain ``g`` is ``scale = g**2``.
       mode: ``"fan_in"``, ``"fan_out"``, ``"fan_avg"`` or ``"fan_geo_avg"``.
       distribution: ``"truncated_normal"``, ``"normal"`` or ``"uniform"``.
-      in_axis: axis or axes of the inputs.
-      out_axis: axis or axes of the outputs.
-      batch_axis: axes that do not count (stacked layers, experts).
-      dtype: the default dtype.
+      {axes}
 
     Raises:
       ValueError: for an unknown `mode` or `distribution` or a bad `scale` (when built), and for
@@ -190,43 +236,27 @@ class VarianceScaling(VarianceScheme):
       1.0
     """
 
-    name: ClassVar[str] = "variance_scaling"
-    scale: RealNumeric
-    mode: str
-    distribution: str
-    in_axis: Axes = -2
-    out_axis: Axes = -1
-    batch_axis: Axes = ()
-    dtype: DTypeLike | None = None
-
-    def validate(self) -> None:
-        super().validate()
-        check_real("scale", self.scale, nonnegative=True)
-        check_choice("mode", self.mode, MODES)
-        check_choice("distribution", self.distribution, DISTRIBUTIONS)
-
-    def scheme(self) -> tuple[Any, str, str]:
-        return self.scale, self.mode, self.distribution
+VarianceScaling = scheme_class(
+    "VarianceScaling",
+    _VarianceScalingBase,
+    "variance_scaling",
+    _VARIANCE_SCALING_DOC.replace("{axes}", AXES_ARGS),
+    params=(("scale", RealNumeric), ("mode", str), ("distribution", str)),
+)
 
 
-def _named(name: str, scale: float, mode: str, distribution: str, doc: str) -> type:
+class _FixedScheme(VarianceScheme):
     """A named scheme: a `variance_scaling` specialization with its own name and repr."""
 
-    @dataclasses.dataclass(frozen=True, repr=False)
-    class Named(VarianceScheme):
-        in_axis: Axes = -2
-        out_axis: Axes = -1
-        batch_axis: Axes = ()
-        dtype: DTypeLike | None = None
+    fixed: ClassVar[tuple[float, str, str]]
 
-        def scheme(self) -> tuple[Any, str, str]:
-            return scale, mode, distribution
+    def scheme(self) -> tuple[Any, str, str]:
+        return self.fixed
 
+
+def _named(name: str, scale: float, mode: str, distribution: str, doc: str) -> Any:
     cls_name = "".join(part.title() for part in name.split("_"))
-    Named.name = name  # type: ignore[misc]
-    Named.__name__ = Named.__qualname__ = cls_name
-    Named.__doc__ = doc
-    return Named
+    return scheme_class(cls_name, _FixedScheme, name, doc, fixed=(scale, mode, distribution))
 
 
 _NAMED_DOC = r"""{title}: ``variance_scaling({scale}, "{mode}", "{distribution}")``.
@@ -234,10 +264,7 @@ _NAMED_DOC = r"""{title}: ``variance_scaling({scale}, "{mode}", "{distribution}"
     .. math:: {math}
 
     Args:
-      in_axis: axis or axes of the inputs.
-      out_axis: axis or axes of the outputs.
-      batch_axis: axes that do not count (stacked layers, experts).
-      dtype: the default dtype.
+      {axes}
 
     Raises:
       ValueError: when called, for axes out of range or a rank <= 1 shape with default axes.
@@ -265,6 +292,7 @@ _HE = (
 
 def _make(name, scale, mode, dist, title, math_, std, ref):
     doc = _NAMED_DOC.format(
+        axes=AXES_ARGS,
         title=title,
         scale=scale,
         mode=mode,
@@ -305,7 +333,7 @@ class _HeMixin(VarianceScheme):
     distribution: ClassVar[str]
 
     def validate(self) -> None:
-        super().validate()
+        VarianceScheme.validate(self)
         if self.nonlinearity is not None:
             check_choice("nonlinearity", self.nonlinearity, NONLINEARITIES)
         if self.negative_slope is not None:
@@ -334,10 +362,7 @@ _HE_DOC = r"""He (Kaiming) {kind}: ``variance_scaling(2.0, "fan_in", "{distribut
     The normal variant is truncated, as in jax (torch's ``kaiming_normal_`` is not).
 
     Args:
-      in_axis: axis or axes of the inputs.
-      out_axis: axis or axes of the outputs.
-      batch_axis: axes that do not count (stacked layers, experts).
-      dtype: the default dtype.
+      {axes}
       nonlinearity: optional torch nonlinearity name (keyword-only).
       negative_slope: the leaky_relu slope (keyword-only).
 
@@ -358,38 +383,24 @@ _HE_DOC = r"""He (Kaiming) {kind}: ``variance_scaling(2.0, "fan_in", "{distribut
     """
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
-class HeUniform(_HeMixin):
-    __doc__ = _HE_DOC.format(
-        kind="uniform", distribution="uniform", name="he_uniform", ref=_HE,
-        math=r"w \sim \mathcal{U}[-b, b),\ b = \sqrt{6 / \text{fan\_in}}",
-    )  # fmt: skip
-    name: ClassVar[str] = "he_uniform"
-    distribution: ClassVar[str] = "uniform"
-    in_axis: Axes = -2
-    out_axis: Axes = -1
-    batch_axis: Axes = ()
-    dtype: DTypeLike | None = None
-    _: dataclasses.KW_ONLY
-    nonlinearity: str | None = None
-    negative_slope: RealNumeric | None = None
+_HE_KW = (("nonlinearity", str | None, None), ("negative_slope", RealNumeric | None, None))
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
-class HeNormal(_HeMixin):
-    __doc__ = _HE_DOC.format(
-        kind="normal, truncated", distribution="truncated_normal", name="he_normal", ref=_HE,
-        math=r"\operatorname{std}(w) = \sqrt{2 / \text{fan\_in}}",
-    )  # fmt: skip
-    name: ClassVar[str] = "he_normal"
-    distribution: ClassVar[str] = "truncated_normal"
-    in_axis: Axes = -2
-    out_axis: Axes = -1
-    batch_axis: Axes = ()
-    dtype: DTypeLike | None = None
-    _: dataclasses.KW_ONLY
-    nonlinearity: str | None = None
-    negative_slope: RealNumeric | None = None
+def _he(cls_name: str, name: str, kind: str, distribution: str, math_: str) -> Any:
+    doc = _HE_DOC.format(
+        axes=AXES_ARGS, kind=kind, distribution=distribution, name=name, ref=_HE, math=math_
+    )
+    return scheme_class(cls_name, _HeMixin, name, doc, kw_params=_HE_KW, distribution=distribution)
+
+
+HeUniform = _he(
+    "HeUniform", "he_uniform", "uniform", "uniform",
+    r"w \sim \mathcal{U}[-b, b),\ b = \sqrt{6 / \text{fan\_in}}",
+)  # fmt: skip
+HeNormal = _he(
+    "HeNormal", "he_normal", "normal, truncated", "truncated_normal",
+    r"\operatorname{std}(w) = \sqrt{2 / \text{fan\_in}}",
+)  # fmt: skip
 
 
 def is_variance_scheme(init: Any) -> bool:
