@@ -204,3 +204,13 @@ def test_stacked_orthogonal_temporaries_are_one_matrix_not_the_stack():
     compiled = jax.jit(lambda k: init(k, shape, out_sharding=sharding)).lower(KEY).compile()
     shard = 64 * 256 * 256 * 4 // 8
     assert compiled.memory_analysis().temp_size_in_bytes <= 4 * shard
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.random], ids=lambda c: c.id)
+def test_named_sharding_on_explicit_mesh_without_a_mesh_context(case):
+    """A NamedSharding over an Explicit mesh works even when no mesh is set (jax's own raises)."""
+    shape = _shape(case)
+    sharding = NamedSharding(_mesh("8", AxisType.Explicit), _spec(shape, (None, "x")))
+    out = case.init(KEY, shape, out_sharding=sharding)
+    _assert_sharding(out, sharding)
+    _assert_same(out, case.init(KEY, shape), _tolerance(case, (None, "x")))

@@ -13,7 +13,7 @@ import contextvars
 import dataclasses
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import Any
 
 import jax
 from jax.core import Tracer
@@ -82,6 +82,17 @@ def _jitted(fn: Callable[..., Array], sharding: Any, how: str) -> Callable[..., 
             return jax.lax.with_sharding_constraint(out, sharding)
 
         return jax.jit(constrained, static_argnums=static_argnums)
+    if how == "auto_axes":
+        axes = tuple(sharding.mesh.explicit_axes)
+
+        def typed(static, dyn, key, shape, dtype, layout):
+            # Explicit axes: compute in auto mode over them, type the result with the sharding.
+            run = jax.sharding.auto_axes(
+                lambda k: fn(static, dyn, k, shape, dtype, layout), out_sharding=sharding, axes=axes
+            )
+            return run(key)
+
+        return jax.jit(typed, static_argnums=static_argnums)
     return jax.jit(fn, static_argnums=static_argnums)
 
 
@@ -153,14 +164,12 @@ def place(
     lay = layout(sharding, len(shape), _is_tracing(key))
     if sharding is None:
         return _jitted(fn, None, "plain")(static, dyn, key, shape, dtype, lay)
-    explicit = tuple(getattr(sharding.mesh, "explicit_axes", ()) or ())
-    if explicit:
-        # Explicit axes: compute in auto mode over them, type the result with the sharding.
-        plain = _jitted(fn, None, "plain")
-        run = jax.sharding.auto_axes(
-            lambda k: plain(static, dyn, k, shape, dtype, lay), out_sharding=sharding, axes=explicit
-        )
-        return cast(Array, run(key))
+    if tuple(getattr(sharding.mesh, "explicit_axes", ()) or ()):
+        typed = _jitted(fn, sharding, "auto_axes")
+        if jax.sharding.get_abstract_mesh().empty and isinstance(sharding.mesh, jax.sharding.Mesh):
+            with jax.set_mesh(sharding.mesh):  # a NamedSharding given outside any mesh context
+                return typed(static, dyn, key, shape, dtype, lay)
+        return typed(static, dyn, key, shape, dtype, lay)
     if _is_tracing(key) or not isinstance(sharding.mesh, jax.sharding.Mesh):
         return _jitted(fn, sharding, "constraint")(static, dyn, key, shape, dtype, lay)
     return _jitted(fn, sharding, "out_shardings")(static, dyn, key, shape, dtype, lay)
