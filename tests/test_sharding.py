@@ -214,3 +214,5 @@ def test_named_sharding_on_explicit_mesh_without_a_mesh_context(case):
     out = case.init(KEY, shape, out_sharding=sharding)
     _assert_sharding(out, sharding)
     _assert_same(out, case.init(KEY, shape), _tolerance(case, (None, "x")))
+    # Under a user's jit, jax requires the mesh context for Explicit meshes (as for its own
+    # samplers): `with jax.set_mesh(mesh):` -- covered by test_partition_spec_on_explicit_mesh.

@@ -166,7 +166,8 @@ def place(
         return _jitted(fn, None, "plain")(static, dyn, key, shape, dtype, lay)
     if tuple(getattr(sharding.mesh, "explicit_axes", ()) or ()):
         typed = _jitted(fn, sharding, "auto_axes")
-        if jax.sharding.get_abstract_mesh().empty and isinstance(sharding.mesh, jax.sharding.Mesh):
+        no_context = jax.sharding.get_abstract_mesh().empty
+        if no_context and not _is_tracing(key) and isinstance(sharding.mesh, jax.sharding.Mesh):
             with jax.set_mesh(sharding.mesh):  # a NamedSharding given outside any mesh context
                 return typed(static, dyn, key, shape, dtype, lay)
         return typed(static, dyn, key, shape, dtype, lay)
