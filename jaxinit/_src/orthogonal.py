@@ -28,6 +28,14 @@ def haar(key: KeyArray, n_rows: int, n_cols: int, dtype: Any) -> Array:
     return householder.matrix(key, n_rows, n_cols, dtype)
 
 
+P = jax.sharding.PartitionSpec
+
+
+def _names(entry: Any) -> tuple[str, ...]:
+    """Mesh axis names of one PartitionSpec entry."""
+    return () if entry is None else (entry,) if isinstance(entry, str) else tuple(entry)
+
+
 def _block_index(spec_entry: Any, mesh: Any) -> tuple[Array, int]:
     """This device's block index along an array axis sharded by `spec_entry`, and the count."""
     names = (
@@ -67,6 +75,19 @@ def _sharded_matrix(
     n_cols = shape[col]
     n_rows = math.prod(shape) // n_cols
     row_axes = tuple(a for a in range(len(shape)) if a != col)
+    if len(shape) == 2 and spec[0] is not None and spec[1] is not None:
+        # Both axes sharded: each device would need a whole column (or row) panel. Instead form
+        # the matrix split along its long side over *all* the mesh axes -- the same bytes per
+        # device as one output shard -- and let XLA redistribute it (an all-to-all).
+        names = tuple(_names(spec[0])) + tuple(_names(spec[1]))
+        total = math.prod(mesh.shape[n] for n in names)
+        long_axis = 0 if n_rows < n_cols else 1  # the tall view's columns
+        if shape[long_axis] % total == 0:
+            flat = [None, None]
+            flat[long_axis] = names
+            spread = sharding.Layout(lay.sharded, jax.sharding.NamedSharding(mesh, P(*flat)))
+            q = _sharded_matrix(key, shape, col, dtype, spread)
+            return jax.lax.with_sharding_constraint(q, jax.sharding.NamedSharding(mesh, P(*spec)))
 
     def local(k: KeyArray) -> Array:
         rows = _local_indices(shape, row_axes, spec, mesh)
@@ -96,7 +117,7 @@ def _shardable(shape: tuple[int, ...], lay: sharding.Layout | None) -> bool:
 
 
 def _block_index_count(entry: Any, mesh: Any) -> int:
-    names = () if entry is None else (entry,) if isinstance(entry, str) else entry
+    names = _names(entry)
     return math.prod(mesh.shape[n] for n in names)
 
 
