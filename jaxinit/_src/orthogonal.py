@@ -83,7 +83,7 @@ def _sharded_matrix(
         total = math.prod(mesh.shape[n] for n in names)
         long_axis = 0 if n_rows < n_cols else 1  # the tall view's columns
         if shape[long_axis] % total == 0:
-            flat = [None, None]
+            flat: list[Any] = [None, None]
             flat[long_axis] = names
             spread = sharding.Layout(lay.sharded, jax.sharding.NamedSharding(mesh, P(*flat)))
             q = _sharded_matrix(key, shape, col, dtype, spread)
