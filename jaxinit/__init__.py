@@ -29,6 +29,8 @@ from jaxinit._src.frameworks import MXNetXavier as mxnet_xavier
 from jaxinit._src.frameworks import UniformUnitScaling as uniform_unit_scaling
 from jaxinit._src.orthogonal import DeltaOrthogonal as delta_orthogonal
 from jaxinit._src.orthogonal import Orthogonal as orthogonal
+from jaxinit._src.recurrent import GatedOrthogonal as gated_orthogonal
+from jaxinit._src.recurrent import LstmForgetBias as lstm_forget_bias
 from jaxinit._src.registry import get as get
 from jaxinit._src.registry import names as registry_names
 from jaxinit._src.registry import serialize as serialize
@@ -70,6 +72,7 @@ __all__ = [
     "einsum_axes",
     "get",
     "glorot_normal",
+    "gated_orthogonal",
     "glorot_uniform",
     "he_normal",
     "he_uniform",
@@ -78,6 +81,7 @@ __all__ = [
     "kaiming_uniform",
     "lecun_normal",
     "lecun_uniform",
+    "lstm_forget_bias",
     "msra_prelu",
     "mxnet_xavier",
     "normal",

@@ -98,6 +98,8 @@ CASES: tuple[Case, ...] = (
     Case("positive_unitball", jaxinit.positive_unitball()),
     Case("sparse", jaxinit.sparse(0.25)),
     Case("sparse_k", jaxinit.sparse(None, 1.0, nonzeros=2)),
+    Case("orthogonal_gated", jaxinit.get("gated_orthogonal", gates=2), complex_ok=True),
+    Case("lstm_forget_bias", jaxinit.get("lstm_forget_bias"), random=False, complex_ok=True),
 )
 
 BY_ID = {c.id: c for c in CASES}

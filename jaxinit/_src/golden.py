@@ -204,6 +204,8 @@ VARIANTS: tuple[Variant, ...] = (
     ),
     _v("he_normal_batch", "normal", (STACKED, (2, 3, 4, 8)), factory="he_normal", batch_axis=0),
     _v("orthogonal", "orthogonal", GENERAL, complex_ok=True),
+    _v("gated_orthogonal", "orthogonal", GENERAL, gates=2),
+    _v("lstm_forget_bias", "constant", GENERAL),
     _v("orthogonal_col0", "orthogonal", factory="orthogonal", scale=2.0, column_axis=0),
     _v("delta_orthogonal", "orthogonal", CONV_ONLY, complex_ok=True),
     _v("uniform_unit_scaling", "uniform", factor=1.43),

@@ -12,6 +12,7 @@ import numpy as np
 
 from jaxinit._src import constant, elementwise, frameworks, orthogonal, structured, variance
 from jaxinit._src.base import BaseInitializer, FrozenArray
+from jaxinit._src.recurrent import GatedOrthogonal, LstmForgetBias
 from jaxinit._src.validation import is_traced
 
 #: Public factory (or initializer) by canonical name.
@@ -49,6 +50,7 @@ for _factory in (
     *(_V.HeUniform, _V.HeNormal, _O.Orthogonal, _O.DeltaOrthogonal),
     *(_F.UniformUnitScaling, _F.MXNetXavier, _F.MSRAPrelu, _F.CaffeXavier, _F.CaffeMSRA),
     *(_F.CaffeGaussian, _S.Identity, _S.Dirac, _S.Bilinear, _S.PositiveUnitball, _S.Sparse),
+    *(GatedOrthogonal, LstmForgetBias),
 ):
     register(_factory, *_ALIAS_TABLE.get(_factory.name, ()))
 

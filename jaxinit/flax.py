@@ -1,0 +1,34 @@
+"""The Flax adapter (linen and NNX): rule-based, path-keyed, layer-aware, sharded re-init.
+
+Importing this module imports Flax; the rest of jaxinit does not need it.
+
+* :func:`reinit` re-initializes an ``nnx.Module`` (in place), linen ``params`` or an abstract
+  model by ``(pattern, initializer)`` rules, in one jitted computation, each parameter straight
+  into its sharding, with path-derived keys and the fans of its layer's real shape.
+* :func:`plan` reports the same per-parameter decisions without computing anything.
+* :func:`path_key` / :func:`stable_hash`: the documented, stable per-parameter key derivation.
+* :func:`linen_layers` finds the layers of a linen module (linen params do not say).
+* :func:`gated_orthogonal` and :func:`lstm_forget_bias` initialize fused recurrent cells.
+"""
+
+from jaxinit._src.flax_adapter import PlanRow as PlanRow
+from jaxinit._src.flax_adapter import path_key as path_key
+from jaxinit._src.flax_adapter import plan as plan
+from jaxinit._src.flax_adapter import reinit as reinit
+from jaxinit._src.flax_adapter import stable_hash as stable_hash
+from jaxinit._src.flax_layers import LayerAxes as LayerAxes
+from jaxinit._src.flax_layers import linen_layers as linen_layers
+from jaxinit._src.recurrent import GatedOrthogonal as gated_orthogonal  # noqa: N813
+from jaxinit._src.recurrent import LstmForgetBias as lstm_forget_bias  # noqa: N813
+
+__all__ = [
+    "LayerAxes",
+    "PlanRow",
+    "gated_orthogonal",
+    "linen_layers",
+    "lstm_forget_bias",
+    "path_key",
+    "plan",
+    "reinit",
+    "stable_hash",
+]
