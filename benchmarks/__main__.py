@@ -21,6 +21,7 @@ SCRIPTS = {
     "orthogonal": "benchmarks.bench_orthogonal",
     "elementwise": "benchmarks.bench_elementwise",
     "sharded": "benchmarks.bench_sharded_memory",
+    "flax_model": "benchmarks.bench_flax_model",
 }
 
 
