@@ -536,6 +536,7 @@ def test_bf16_mean_check_has_power_jax_bf16_draw_fails_it():
 
 # Every random scheme of the catalogue, some with values beyond float8's range (saturation).
 RANDOM_SCHEMES = {
+    "gated_orthogonal": jaxinit.gated_orthogonal(gates=4, scale=1e3),
     "uniform": jaxinit.uniform(1e6),
     "uniform_range": jaxinit.uniform_range(-1e6, 1e6),
     "normal": jaxinit.normal(1e3),
@@ -561,7 +562,15 @@ RANDOM_SCHEMES = {
     "positive_unitball": jaxinit.positive_unitball(),
     "sparse": jaxinit.sparse(0.5),
 }
-DETERMINISTIC = {"zeros", "ones", "constant", "identity", "dirac", "bilinear"}
+DETERMINISTIC = {
+    "zeros",
+    "ones",
+    "constant",
+    "identity",
+    "dirac",
+    "bilinear",
+    "lstm_forget_bias",
+}
 
 
 def test_float8_scheme_table_covers_every_random_initializer():
