@@ -128,10 +128,7 @@ def run_jaxinit_staged(cfg):
     compiled = lowered.compile()
     t.append(time.perf_counter())
     with prog._context():
-        outs = compiled(prog._root(key))
-    outs = [
-        x if f is None else jax.device_put(x, f) for x, f in zip(outs, prog.finals, strict=True)
-    ]
+        outs = prog.split(list(compiled(prog._root(key))))
     model = write(dict(zip((job.path for job in jobs), outs, strict=True)))
     state = h.block(nnx.state(model))
     t.append(time.perf_counter())

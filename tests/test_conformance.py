@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,6 +55,15 @@ def test_vmap_over_keys_equals_separate_calls(case):
     assert batched.shape == (3, *shape)
     for i in range(3):
         np.testing.assert_array_equal(np.asarray(batched[i]), np.asarray(case.init(keys[i], shape)))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_random_flag_says_whether_the_key_matters(case):
+    """`init.random` is what reinit trusts to group draws: two keys differ iff it is True."""
+    shape = max(nonzero_shapes(case), key=math.prod)
+    k1, k2 = jax.random.split(KEY)
+    differ = not np.array_equal(np.asarray(case.init(k1, shape)), np.asarray(case.init(k2, shape)))
+    assert differ == type(case.init).random
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

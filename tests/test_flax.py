@@ -367,16 +367,18 @@ def test_linen_layers_are_found_by_tracing_init():
 
 # -- 5. grouped generation -------------------------------------------------------------------------
 def test_groups_do_not_grow_with_depth():
-    """Same-shaped parameters of one initializer are one vmap: the number of generated
-    programs is the same for 2 and 8 blocks."""
+    """Same-shaped parameters of one random initializer are one `lax.map`: the number of
+    random computations is the same for 2 and 8 blocks. (Constants are not grouped: a fill
+    costs next to nothing to compile, and a loop would cost more.)"""
 
-    def n_programs(depth: int) -> int:
+    def n_random(depth: int) -> int:
         abstract = nnx.eval_shape(lambda: fm.Tower(depth, nnx.Rngs(0)))
         jobs, _ = flax_adapter.prepare(abstract, RULES)
         gens = [flax_generate._placement(j, flax_generate._mesh(jobs))[0] for j in jobs]
-        return len(flax_generate.chunks(jobs, gens, flax_generate.GROUP_BYTES))
+        chunks = flax_generate.chunks(jobs, gens, flax_generate.GROUP_BYTES)
+        return sum(jobs[c[0]].init.random for c in chunks)
 
-    assert n_programs(2) == n_programs(8) < 20
+    assert n_random(2) == n_random(8) < 10
 
 
 # -- 6. partition metadata -> out_sharding ---------------------------------------------------------
@@ -482,17 +484,18 @@ def test_a_sharded_parameter_is_never_built_whole(init):
 
 
 def test_whole_model_temporaries_are_a_few_times_its_shards():
-    """Per device, the reinit computation's temporaries are at most 4x the parameters' own
-    per-device bytes: 2 threefry words + the float draw per element, and for a vmapped group
-    the stacked group before it is split (measured 4.0x for groups, ~1.3x without). Never a
-    multiple of the global sizes, which are 8x (2x4 mesh, fully sharded) larger."""
+    """Per device, the reinit computation's temporaries stay below 1.5x the parameters' own
+    per-device bytes (measured 0.98x): a group's loop holds one member's draws at a time (2
+    threefry words + the float draw per element), and the stacked group is an output, split
+    afterwards. Never a multiple of the global sizes, which are 8x (2x4 mesh, fully sharded)
+    larger."""
     mesh = _mesh()
     with jax.set_mesh(mesh):
         abstract = nnx.eval_shape(
             lambda: nnx.List([fm.ShardedMLP(nnx.Rngs(i), 256) for i in range(4)])
         )
     temp, jobs = _temp_bytes(abstract, RULES, mesh)
-    assert temp <= 4 * _device_bytes(jobs) + SLACK, f"{temp / _device_bytes(jobs):.2f}x"
+    assert temp <= 1.5 * _device_bytes(jobs) + SLACK, f"{temp / _device_bytes(jobs):.2f}x"
 
 
 # -- 7. plan ---------------------------------------------------------------------------------------

@@ -106,6 +106,8 @@ class BaseInitializer:
     name: ClassVar[str] = "initializer"
     #: zeros/ones/constant may produce integer or boolean arrays; random schemes may not.
     allow_integer: ClassVar[bool] = False
+    #: Whether the values depend on the key (False for constants and structured fills).
+    random: ClassVar[bool] = True
 
     # -- building ---------------------------------------------------------------------------
     def __post_init__(self) -> None:

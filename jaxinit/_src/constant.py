@@ -16,6 +16,7 @@ class _Fill(BaseInitializer):
     """An array filled with one value (`fill`), in any dtype (integers and booleans included)."""
 
     allow_integer: ClassVar[bool] = True
+    random: ClassVar[bool] = False
     fill: ClassVar[int]
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
@@ -83,6 +84,7 @@ class Constant(BaseInitializer):
 
     name: ClassVar[str] = "constant"
     allow_integer: ClassVar[bool] = True
+    random: ClassVar[bool] = False
     value: Any
     dtype: DTypeLike | None = None
 

@@ -333,8 +333,9 @@ def reinit(
       layer_axes: set False to keep every initializer's own axes.
       mesh: the concrete mesh for partition metadata over an abstract mesh (default: the
         context's, from ``jax.set_mesh``).
-      group_bytes: same-shaped parameters of one initializer are generated together (one
-        ``vmap``, so compile time stays flat with depth) up to this many bytes per device.
+      group_bytes: same-shaped parameters of one random initializer are generated together
+        (one ``lax.map``, so compile time stays flat with depth) up to this many bytes per
+        device, which is also the most extra memory the grouping costs.
 
     Returns:
       The re-initialized target.

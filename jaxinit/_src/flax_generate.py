@@ -1,16 +1,18 @@
 """Generating many parameters in one jitted computation, each straight into its sharding.
 
-Parameters with the same (initializer, shape, dtype, sharding) are generated together by one
-``jax.vmap`` over their stacked path keys, so a deep model compiles about as fast as a shallow
-one; vmapping a jaxinit initializer over keys gives the bits of calling it key by key. Groups
-are cut at `GROUP_BYTES` per device: generating them at once costs temporaries proportional to
-the group (jax's threefry keeps two uint32 words per element), and the cut bounds that.
+Parameters with the same random initializer, shape, dtype and sharding are generated together
+by one ``lax.map`` over their path keys, so a deep model compiles about as fast as a shallow one:
+the loop body is one member's own computation, compiled once, so the bits are those of calling
+the initializer key by key. The loop writes the members into one stacked array that is then
+split. Groups are cut at `GROUP_BYTES` per device, which bounds the extra memory of the stacked
+copy. Constants (``init.random`` False) are not grouped: a fill compiles to next to nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -21,14 +23,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 
 from jaxinit._src.base import BaseInitializer
-from jaxinit._src.orthogonal import DeltaOrthogonal, Orthogonal
 
-#: Default bound on the bytes per device of parameters generated together by one vmap.
+#: Default bound on the bytes per device of parameters generated together by one lax.map.
 GROUP_BYTES = 16 * 2**20
 
-#: Initializers whose construction depends on the layout (orthogonal forms each device's block
-#: under shard_map): sharded, they are generated one by one (a vmap over shard_map deadlocks).
-_LAYOUT_BUILT = (Orthogonal, DeltaOrthogonal)
 
 _MESHES_ERROR = (
     "the parameters live on {n} different meshes ({meshes}); reinit generates them in one "
@@ -80,11 +78,10 @@ def _device_bytes(job: Job, sharding: NamedSharding) -> float:
     return math.prod(job.shape) * job.dtype.itemsize / parts
 
 
-def _vmappable(job: Job, sharding: NamedSharding) -> bool:
-    if not isinstance(job.init, BaseInitializer):
-        return False  # a foreign callable: no promise that vmap keeps its bits
-    sharded = any(e is not None for e in sharding.spec)
-    return not (sharded and isinstance(job.init, _LAYOUT_BUILT))
+def _groupable(job: Job) -> bool:
+    """A random jaxinit initializer: a foreign callable makes no promise about its bits under
+    a loop, and a constant is cheaper alone."""
+    return isinstance(job.init, BaseInitializer) and job.init.random
 
 
 def chunks(jobs: Sequence[Job], gens: Sequence[NamedSharding], group_bytes: int) -> list[list[int]]:
@@ -93,7 +90,7 @@ def chunks(jobs: Sequence[Job], gens: Sequence[NamedSharding], group_bytes: int)
     groups: dict[Any, list[int]] = {}
     for i, (job, gen) in enumerate(zip(jobs, gens, strict=True)):
         try:
-            key: Any = (job.init, job.shape, job.dtype, gen) if _vmappable(job, gen) else i
+            key: Any = (job.init, job.shape, job.dtype, gen) if _groupable(job) else i
             hash(key)
         except TypeError:  # an unhashable initializer
             key = i
@@ -129,12 +126,31 @@ def _call(job: Job, sharding: NamedSharding, key: jax.Array) -> jax.Array:
         raise type(e)(f"parameter {job.path!r} of shape {job.shape}: {e}") from e
 
 
+def _stacked(sharding: NamedSharding) -> NamedSharding:
+    """The sharding of a group's stacked array: its members' sharding behind a leading axis."""
+    return NamedSharding(sharding.mesh, PartitionSpec(None, *sharding.spec))
+
+
+@functools.cache
+def _taker(sharding: NamedSharding) -> Any:
+    """A jitted ``x[i]`` with `i` traced: one compiled program per group, whatever its size."""
+    take = lambda x, i: jax.lax.dynamic_index_in_dim(x, i, 0, keepdims=False)
+    return jax.jit(take, out_shardings=sharding)
+
+
 @dataclasses.dataclass(frozen=True)
 class Program:
-    """The one jitted computation of a list of jobs, and where its outputs go afterwards."""
+    """The one jitted computation of a list of jobs, and how its outputs become the arrays.
+
+    `fn` returns one array per chunk of `chunks`: a single job's array, or a group's members
+    stacked along a new leading axis, which `__call__` splits (one small program per group:
+    slicing a group into its members inside `fn` would compile one kernel per member).
+    """
 
     fn: Any
     mesh: Mesh
+    plan: tuple[tuple[int, ...], ...]
+    gens: tuple[NamedSharding, ...]
     finals: tuple[Any, ...]
 
     def _context(self) -> Any:
@@ -151,39 +167,58 @@ class Program:
         with self._context():
             return self.fn.lower(self._root(key))
 
+    def split(self, outs: list[Any]) -> list[jax.Array]:
+        """Every job's array from `fn`'s outputs (`outs`, which this empties so that each
+        stacked group is freed once split), each in its final sharding."""
+        arrays: list[Any] = [None] * len(self.finals)
+        with self._context():
+            for k, chunk in enumerate(self.plan):
+                out, outs[k] = outs[k], None
+                if len(chunk) == 1:
+                    arrays[chunk[0]] = out
+                    continue
+                take = _taker(self.gens[chunk[0]])
+                for pos, i in enumerate(chunk):
+                    arrays[i] = take(out, np.int32(pos))
+                del out
+        pairs = zip(arrays, self.finals, strict=True)
+        return [x if final is None else jax.device_put(x, final) for x, final in pairs]
+
     def __call__(self, key: jax.Array) -> list[jax.Array]:
         with self._context():
-            outs = self.fn(self._root(key))
-        pairs = zip(outs, self.finals, strict=True)
-        return [x if final is None else jax.device_put(x, final) for x, final in pairs]
+            outs = list(self.fn(self._root(key)))
+        return self.split(outs)
 
 
 def program(jobs: Sequence[Job], group_bytes: int) -> Program:
-    """The computation generating every job from ``fold_in(key, job.hash)``."""
+    """The computation generating every job from ``fold_in(key, job.hash)``.
+
+    A group is generated by ``lax.map`` over its members' keys: the loop body is the member's
+    own computation (so the bits are those of calling it alone), compiled once, and it runs as
+    fast as separate calls (a ``vmap`` over keys runs jax's threefry 2-3x slower on CPU).
+    """
     if not isinstance(group_bytes, int) or group_bytes < 0:
         raise ValueError(f"`group_bytes` must be a non-negative int; got {group_bytes!r}.")
     mesh = _mesh(jobs)
     placements = [_placement(job, mesh) for job in jobs]
     gens = [g for g, _ in placements]
-    plan = chunks(jobs, gens, group_bytes)
+    plan = tuple(tuple(c) for c in chunks(jobs, gens, group_bytes))
 
     def body(root: jax.Array) -> tuple[jax.Array, ...]:
-        outs: list[Any] = [None] * len(jobs)
+        outs: list[Any] = []
         for chunk in plan:
-            if len(chunk) == 1:
-                i = chunk[0]
-                outs[i] = _call(jobs[i], gens[i], jax.random.fold_in(root, jobs[i].hash))
-                continue
             first, gen = jobs[chunk[0]], gens[chunk[0]]
+            if len(chunk) == 1:
+                outs.append(_call(first, gen, jax.random.fold_in(root, first.hash)))
+                continue
             hashes = np.array([jobs[i].hash for i in chunk], np.uint32)
             ks = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(root, hashes)
-            stacked = jax.vmap(lambda k, job=first, gen=gen: _call(job, gen, k))(ks)
-            for pos, i in enumerate(chunk):
-                outs[i] = stacked[pos]
+            outs.append(jax.lax.map(lambda k, job=first, gen=gen: _call(job, gen, k), ks))
         return tuple(outs)
 
-    fn = jax.jit(body, out_shardings=tuple(gens))
-    return Program(fn, mesh, tuple(f for _, f in placements))
+    out_shardings = tuple(gens[c[0]] if len(c) == 1 else _stacked(gens[c[0]]) for c in plan)
+    fn = jax.jit(body, out_shardings=out_shardings)
+    return Program(fn, mesh, plan, tuple(gens), tuple(f for _, f in placements))
 
 
 def generate(jobs: Sequence[Job], key: jax.Array, group_bytes: int) -> list[jax.Array]:

@@ -123,6 +123,7 @@ class LstmForgetBias(BaseInitializer):
     """
 
     name: ClassVar[str] = "lstm_forget_bias"
+    random: ClassVar[bool] = False
     forget_bias: RealNumeric = 1.0
     gates: int = 4
     forget_gate: int = 1

@@ -97,6 +97,7 @@ class Identity(BaseInitializer):
     """
 
     name: ClassVar[str] = "identity"
+    random: ClassVar[bool] = False
     scale: RealNumeric = 1.0
     dtype: DTypeLike | None = None
 
@@ -158,6 +159,7 @@ class Dirac(BaseInitializer):
     """
 
     name: ClassVar[str] = "dirac"
+    random: ClassVar[bool] = False
     scale: RealNumeric = 1.0
     groups: int = 1
     dtype: DTypeLike | None = None
@@ -228,6 +230,7 @@ class Bilinear(BaseInitializer):
     """
 
     name: ClassVar[str] = "bilinear"
+    random: ClassVar[bool] = False
     dtype: DTypeLike | None = None
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
