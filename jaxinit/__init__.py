@@ -29,6 +29,7 @@ from jaxinit._src.frameworks import MXNetXavier as mxnet_xavier
 from jaxinit._src.frameworks import UniformUnitScaling as uniform_unit_scaling
 from jaxinit._src.orthogonal import DeltaOrthogonal as delta_orthogonal
 from jaxinit._src.orthogonal import Orthogonal as orthogonal
+from jaxinit._src.presets import names as preset_names
 from jaxinit._src.recurrent import GatedOrthogonal as gated_orthogonal
 from jaxinit._src.recurrent import LstmForgetBias as lstm_forget_bias
 from jaxinit._src.registry import get as get
@@ -89,6 +90,7 @@ __all__ = [
     "ones_init",
     "orthogonal",
     "positive_unitball",
+    "preset_names",
     "registry_names",
     "serialize",
     "sparse",

@@ -8,6 +8,7 @@ Importing this module imports Flax; the rest of jaxinit does not need it.
 * :func:`plan` reports the same per-parameter decisions without computing anything.
 * :func:`path_key` / :func:`stable_hash`: the documented, stable per-parameter key derivation.
 * :func:`linen_layers` finds the layers of a linen module (linen params do not say).
+* :func:`framework_rules` gives a whole model PyTorch's, Keras's, Haiku's or Flax's defaults.
 * :func:`lsuv` (NNX, in place) and :func:`lsuv_linen` (linen params): data-dependent LSUV init.
 * :func:`gated_orthogonal` and :func:`lstm_forget_bias` initialize fused recurrent cells.
 """
@@ -19,6 +20,7 @@ from jaxinit._src.flax_adapter import reinit as reinit
 from jaxinit._src.flax_adapter import stable_hash as stable_hash
 from jaxinit._src.flax_layers import LayerAxes as LayerAxes
 from jaxinit._src.flax_layers import linen_layers as linen_layers
+from jaxinit._src.flax_presets import framework_rules as framework_rules
 from jaxinit._src.lsuv import lsuv as lsuv
 from jaxinit._src.lsuv import lsuv_linen as lsuv_linen
 from jaxinit._src.recurrent import GatedOrthogonal as gated_orthogonal  # noqa: N813
@@ -27,6 +29,7 @@ from jaxinit._src.recurrent import LstmForgetBias as lstm_forget_bias  # noqa: N
 __all__ = [
     "LayerAxes",
     "PlanRow",
+    "framework_rules",
     "gated_orthogonal",
     "linen_layers",
     "lstm_forget_bias",

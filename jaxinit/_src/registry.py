@@ -60,7 +60,11 @@ def _snake(name: str) -> str:
 
 
 def names() -> list[str]:
-    """Every name `get` accepts: canonical names and aliases, sorted."""
+    """Every registered name `get` accepts: canonical names and aliases, sorted.
+
+    Framework presets (dotted names such as ``"torch.linear.bias"``) are listed apart, by
+    ``jaxinit.preset_names()``.
+    """
     return sorted({*FACTORIES, *ALIASES})
 
 
@@ -91,13 +95,23 @@ def _build(factory: Any, kwargs: Mapping[str, Any]) -> BaseInitializer:
     return factory(**kwargs)
 
 
+def _by_name(name: str, kwargs: Mapping[str, Any]) -> BaseInitializer:
+    """A registered initializer, or a framework preset for a dotted name (presets.py)."""
+    if "." in name:
+        from jaxinit._src import presets  # the presets build on every scheme module
+
+        return presets.build(name, kwargs)
+    return _build(_lookup(name), kwargs)
+
+
 def get(identifier: str | Mapping[str, Any] | BaseInitializer, **kwargs: Any) -> BaseInitializer:
     """Builds an initializer from a name, a serialized dict, or an initializer.
 
     Args:
       identifier: a name or alias (``"he_normal"``, ``"kaiming_normal"``, ``"HeNormal"``), a
-        dict from :func:`serialize`, or an initializer (returned as is, or with `kwargs`
-        replaced).
+        framework preset's dotted name (``"torch.linear.bias"``, see
+        ``jaxinit.preset_names()``), a dict from :func:`serialize`, or an initializer (returned
+        as is, or with `kwargs` replaced).
       **kwargs: parameters passed to the factory (they override a dict's config).
 
     Returns:
@@ -105,13 +119,15 @@ def get(identifier: str | Mapping[str, Any] | BaseInitializer, **kwargs: Any) ->
 
     Raises:
       ValueError: for an unknown name (with close matches) or a malformed dict.
-      TypeError: for any other kind of identifier.
+      TypeError: for any other kind of identifier, or an unknown or missing parameter.
 
     Examples:
       >>> import jaxinit
       >>> jaxinit.get("kaiming_normal", in_axis=0, out_axis=1)
       he_normal(in_axis=0, out_axis=1, batch_axis=(), dtype=None, nonlinearity=None, \
 negative_slope=None)
+      >>> jaxinit.get("torch.linear.bias", fan_in=16)
+      uniform_range(minval=-0.25, maxval=0.25, dtype=None)
       >>> init = jaxinit.variance_scaling(0.5, "fan_avg", "uniform", dtype="bfloat16")
       >>> jaxinit.get(jaxinit.serialize(init)) == init
       True
@@ -119,7 +135,7 @@ negative_slope=None)
     if isinstance(identifier, BaseInitializer):
         return dataclasses.replace(cast(Any, identifier), **kwargs) if kwargs else identifier
     if isinstance(identifier, str):
-        return _build(_lookup(identifier), kwargs)
+        return _by_name(identifier, kwargs)
     if isinstance(identifier, Mapping):
         if set(identifier) != {"name", "config"} or not isinstance(identifier["config"], Mapping):
             raise ValueError(
@@ -127,7 +143,7 @@ negative_slope=None)
                 f"{sorted(identifier)}."
             )
         config = {k: _decode(v) for k, v in identifier["config"].items()}
-        return _build(_lookup(identifier["name"]), {**config, **kwargs})
+        return _by_name(identifier["name"], {**config, **kwargs})
     raise TypeError(
         "`identifier` must be a name, a dict from jaxinit.serialize, or an initializer; "
         f"got {identifier!r}."
