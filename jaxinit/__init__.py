@@ -7,6 +7,7 @@ once, computes fans by one rule, and honours ``out_sharding``.
 
 from jax.nn.initializers import Initializer as Initializer
 
+from jaxinit import recipes as recipes
 from jaxinit._src.base import BaseInitializer as BaseInitializer
 from jaxinit._src.config import config as config
 from jaxinit._src.constant import Constant as constant
@@ -91,6 +92,7 @@ __all__ = [
     "orthogonal",
     "positive_unitball",
     "preset_names",
+    "recipes",
     "registry_names",
     "serialize",
     "sparse",
