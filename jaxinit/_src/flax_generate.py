@@ -25,7 +25,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceShardin
 from jaxinit._src.base import BaseInitializer
 
 #: Default bound on the bytes per device of parameters generated together by one lax.map.
-GROUP_BYTES = 16 * 2**20
+GROUP_BYTES = 256 * 2**20
 
 
 _MESHES_ERROR = (
