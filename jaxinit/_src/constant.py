@@ -27,6 +27,8 @@ class _Fill(BaseInitializer):
 class Zeros(_Fill):
     """An initializer of zeros; ``jaxinit.zeros`` is one (as in jax), ``zeros_init()`` builds one.
 
+    .. math:: w_{i} = 0
+
     Args:
       dtype: the default dtype (any dtype, integers and booleans included).
 
@@ -48,6 +50,8 @@ class Zeros(_Fill):
 class Ones(_Fill):
     """An initializer of ones; ``jaxinit.ones`` is one (as in jax), ``ones_init()`` builds one.
 
+    .. math:: w_{i} = 1
+
     Examples:
       >>> import jax, jax.numpy as jnp, jaxinit
       >>> jaxinit.ones(jax.random.key(0), (3,), jnp.bfloat16)
@@ -61,7 +65,9 @@ class Ones(_Fill):
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class Constant(BaseInitializer):
-    """Fills arrays with `value`: a scalar, or an array broadcast to the requested shape.
+    r"""Fills arrays with `value`: a scalar, or an array broadcast to the requested shape.
+
+    .. math:: w_{i} = \text{value}_{i} \quad (\text{value broadcast to the shape})
 
     Args:
       value: a scalar or an array (e.g. a 3x3 Laplacian kernel), broadcastable to the shape.

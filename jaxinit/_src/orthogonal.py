@@ -289,6 +289,9 @@ class DeltaOrthogonal(BaseInitializer):
     is jax's, ``(k-1)//2``: the identity tap of a 'SAME' convolution (torch's ``dirac_`` uses
     ``k//2``; they differ for even k).
 
+    .. math:: W_{c} = \text{scale} \cdot Q_{[:\text{in}]}, \ Q \sim \text{Haar}(O(\text{out})),
+              \qquad W_{t} = 0 \ \ (t \ne c)
+
     Args:
       scale: the multiplier (>= 0).
       column_axis: the column axis of the centre matrix, relative to ``shape[-2:]``
