@@ -22,7 +22,7 @@ from jaxinit._src.flax_layers import LayerAxes as LayerAxes
 from jaxinit._src.flax_layers import linen_layers as linen_layers
 from jaxinit._src.flax_presets import framework_rules as framework_rules
 from jaxinit._src.lsuv import lsuv as lsuv
-from jaxinit._src.lsuv import lsuv_linen as lsuv_linen
+from jaxinit._src.lsuv_linen import lsuv_linen as lsuv_linen
 from jaxinit._src.recurrent import GatedOrthogonal as gated_orthogonal  # noqa: N813
 from jaxinit._src.recurrent import LstmForgetBias as lstm_forget_bias  # noqa: N813
 

@@ -15,7 +15,8 @@ hand; if a check fails, either the sampler or the formula is wrong.
 result is deterministic: a test either always passes or always fails.
 
 Kolmogorov-Smirnov tests compare a whole sample with the exact distribution (a frozen
-``scipy.stats`` distribution) and require ``p > KS_MIN_PVALUE``. With a fixed key the p-value is
+``scipy.stats`` distribution), or two samples of one law with each other (`assert_same_law`), and
+require ``p > KS_MIN_PVALUE``. With a fixed key the p-value is
 a fixed number, so the test is not flaky; under the null hypothesis a given key fails with
 probability 1e-4.
 """
@@ -156,3 +157,30 @@ def assert_ks(x: Any, dist: Any, what: str = "") -> None:
     """`x` passes a KS test against the frozen scipy distribution `dist` (p > KS_MIN_PVALUE)."""
     p = ks_pvalue(x, dist)
     assert p > KS_MIN_PVALUE, f"{what} KS test against the exact law: p = {p:.3g}"
+
+
+def assert_support(x: np.ndarray, law: Any) -> None:
+    """Every value of `x` lies in the support of `law` (up to float32 rounding); a uniform
+    sample comes within ``25/n`` of both ends (missing by chance: below e^-25)."""
+    lo, hi = law.support()
+    eps = 4 * np.finfo(np.float32).eps * max(abs(lo), abs(hi), 1.0)
+    assert x.min() >= lo - eps and x.max() <= hi + eps
+    if law.dist.name == "uniform":
+        t = 25 / x.size * (hi - lo)
+        assert x.min() <= lo + t and x.max() >= hi - t
+
+
+def assert_same_law(a: Any, b: Any, law: Any, *, support: bool = False) -> None:
+    """`a` and `b` follow one law, `law`: means and stds within `Z` standard errors of their
+    difference (sigma and kurtosis from `law`), each in `law`'s support when `support`
+    (`assert_support`), and a two-sample KS test with p > `KS_MIN_PVALUE`."""
+    a = np.asarray(a, np.float64).ravel()
+    b = np.asarray(b, np.float64).ravel()
+    std, k = float(law.std()), kurtosis(law)
+    inv = 1 / a.size + 1 / b.size
+    assert abs(a.mean() - b.mean()) <= Z * std * math.sqrt(inv)
+    assert abs(a.std() - b.std()) <= Z * std * math.sqrt((k - 1) / 4 * inv)
+    if support:
+        assert_support(a, law)
+        assert_support(b, law)
+    assert scipy.stats.ks_2samp(a, b).pvalue > KS_MIN_PVALUE

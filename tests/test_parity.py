@@ -86,28 +86,6 @@ def tnorm(sigma: float, lo: float = -2.0, hi: float = 2.0, mean: float = 0.0) ->
     return scipy.stats.truncnorm(lo, hi, loc=mean, scale=sigma)
 
 
-def _support(x: np.ndarray, law: Any) -> None:
-    lo, hi = law.support()
-    eps = 4 * np.finfo(np.float32).eps * max(abs(lo), abs(hi), 1.0)
-    assert x.min() >= lo - eps and x.max() <= hi + eps
-    if law.dist.name == "uniform":
-        t = 25 / x.size * (hi - lo)
-        assert x.min() <= lo + t and x.max() >= hi - t
-
-
-def same_law(ours: Any, theirs: Any, law: Any) -> None:
-    """Moments, bounds and a two-sample KS test: `ours` and `theirs` follow one law, `law`."""
-    a = np.asarray(ours, np.float64).ravel()
-    b = np.asarray(theirs, np.float64).ravel()
-    std, k = float(law.std()), stats.kurtosis(law)
-    inv = 1 / a.size + 1 / b.size
-    assert abs(a.mean() - b.mean()) <= stats.Z * std * math.sqrt(inv)
-    assert abs(a.std() - b.std()) <= stats.Z * std * math.sqrt((k - 1) / 4 * inv)
-    _support(a, law)
-    _support(b, law)
-    assert scipy.stats.ks_2samp(a, b).pvalue > stats.KS_MIN_PVALUE
-
-
 # -- PyTorch ---------------------------------------------------------------------------------------
 def to_jax(w: torch.Tensor) -> np.ndarray:
     """A torch weight in JAX layout: (out, in) -> (in, out); (out, in, *k) -> (*k, in, out)."""
@@ -308,7 +286,7 @@ def test_same_law(pair):
     theirs = np.asarray(pair.theirs())
     ours = np.asarray(pair.ours(KEY, pair.shape))
     assert theirs.shape == ours.shape == pair.shape
-    same_law(ours, theirs, pair.law)
+    stats.assert_same_law(ours, theirs, pair.law, support=True)
 
 
 # -- orthogonality, sparsity and the deterministic initializers -----------------------------------
@@ -337,7 +315,7 @@ def test_sparse_zeros_per_column_and_values():
     ours = np.asarray(jaxinit.sparse(sparsity, std)(KEY, shape))
     for x in (theirs, ours):
         assert ((x == 0).sum(axis=0) == 100).all()
-    same_law(ours[ours != 0], theirs[theirs != 0], norm(std))
+    stats.assert_same_law(ours[ours != 0], theirs[theirs != 0], norm(std), support=True)
 
 
 def test_eye_is_identity():

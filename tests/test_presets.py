@@ -388,17 +388,6 @@ def _torch_laws(net: torch.nn.Module) -> dict[str, Any]:
     }
 
 
-def _two_sample(a: np.ndarray, b: np.ndarray, law: Any) -> None:
-    """`a` and `b` agree: means and stds within Z standard errors of their difference, KS."""
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    std, k = float(law.std()), stats.kurtosis(law)
-    se_mean = std * math.sqrt(1 / a.size + 1 / b.size)
-    se_std = std * math.sqrt((k - 1) / 4 * (1 / a.size + 1 / b.size))
-    assert abs(a.mean() - b.mean()) <= stats.Z * se_mean
-    assert abs(a.std() - b.std()) <= stats.Z * se_std
-    assert scipy.stats.ks_2samp(a, b).pvalue > stats.KS_MIN_PVALUE
-
-
 def _check_port(values: dict[str, Any], rows: list[jf.PlanRow]) -> None:
     torch.manual_seed(0)
     net = TorchNet()
@@ -417,7 +406,7 @@ def _check_port(values: dict[str, Any], rows: list[jf.PlanRow]) -> None:
         assert stds[path] == pytest.approx(float(law.std()), rel=1e-6), path
         check_law(theirs, law)  # torch follows the law we read from it
         check_law(ours, law)
-        _two_sample(ours, theirs, law)
+        stats.assert_same_law(ours, theirs, law)
 
 
 def _nnx_values(model: nnx.Module) -> dict[str, Any]:
@@ -489,7 +478,7 @@ def test_torch_rules_for_nnx_recurrent_cells():
         theirs = lstm.get_parameter(name).detach().numpy().T
         assert ours[path].shape == theirs.shape
         check_law(ours[path], law)
-        _two_sample(ours[path], theirs, law)
+        stats.assert_same_law(ours[path], theirs, law)
     check_law(ours["dense_h/bias"], law)
 
 
@@ -554,7 +543,7 @@ def test_flax_rules_reproduce_flax_own_defaults():
     }
     for path, law in laws.items():
         check_law(own[path], law)
-        _two_sample(new[path], own[path], law)
+        stats.assert_same_law(new[path], own[path], law)
     for path in ("fc/bias", "conv/bias", "norm/scale", "norm/bias"):
         np.testing.assert_array_equal(np.asarray(new[path]), np.asarray(own[path]))
 
