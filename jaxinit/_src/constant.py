@@ -127,6 +127,8 @@ ones = Ones()
 def zeros_init() -> Zeros:
     """Builds the zeros initializer (Flax's factory); equal to ``jaxinit.zeros``.
 
+    .. math:: w_{i} = 0
+
     Examples:
       >>> import jaxinit
       >>> jaxinit.zeros_init()
@@ -137,6 +139,8 @@ def zeros_init() -> Zeros:
 
 def ones_init() -> Ones:
     """Builds the ones initializer (Flax's factory); equal to ``jaxinit.ones``.
+
+    .. math:: w_{i} = 1
 
     Examples:
       >>> import jaxinit
