@@ -151,6 +151,34 @@ def test_grouping_does_not_change_a_bit():
         _assert_bitwise(grouped[path], single[path])
 
 
+#: Unit draws shared across schemes, scales and (unsharded) shapes: q/k/v (d, h, k) and out
+#: (h, k, d) kernels of two scales (normal), up (d, 4d) and down (4d, d) (he_uniform and
+#: glorot_uniform: both U(-1, 1) times a scale), biases (4, 8) and (32,) (normal) -- and alone
+#: the (128,) biases and the embedding.
+MIXED_RULES = [
+    (r"attn/out/kernel", jaxinit.normal(0.004)),
+    (r"attn/.*/kernel", jaxinit.normal(0.02)),
+    (r"up/kernel", jaxinit.he_uniform()),
+    (r"down/kernel", jaxinit.glorot_uniform()),
+    (r"embedding", jaxinit.lecun_normal()),
+    ("bias", jaxinit.normal(0.1)),
+    ("scale", jaxinit.ones),
+]
+
+
+def test_unit_draws_of_different_scales_and_shapes_share_a_loop_bit_for_bit():
+    model = fm.Tower(3, nnx.Rngs(0))
+    jobs, _ = flax_adapter.prepare(model, MIXED_RULES)
+    gens = [flax_generate._placement(j, flax_generate._mesh(jobs))[0] for j in jobs]
+    chunks = flax_generate.chunks(jobs, gens, flax_generate.GROUP_BYTES)
+    random = [c for c in chunks if jobs[c[0]].init.random]
+    inits = {len({(jobs[i].init, jobs[i].shape) for i in c}) for c in random}
+    assert len(random) == 5 and sorted(inits) == [1, 1, 2, 2, 2]
+    got = _params(jf.reinit(model, KEY, MIXED_RULES))
+    for path, value in _expected(jf.plan(model, MIXED_RULES), KEY).items():
+        _assert_bitwise(got[path], value)
+
+
 def test_strict_names_every_unmatched_parameter():
     model = fm.Tower(1, nnx.Rngs(0))
     with pytest.raises(ValueError, match="match no rule") as info:

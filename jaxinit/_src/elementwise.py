@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinit._src import random
+from jaxinit._src.affine import Unit
 from jaxinit._src.base import BaseInitializer
 from jaxinit._src.typing import Array, DTypeLike, KeyArray, RealNumeric
 from jaxinit._src.validation import check_less, check_real, is_traced
@@ -62,6 +63,10 @@ class Uniform(BaseInitializer):
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
         return random.uniform(key, shape, dtype) * jnp.array(self.scale, dtype)
+
+    def unit_scale(self, shape: tuple[int, ...]) -> tuple[Unit, np.float32] | None:
+        """U[0, 1) times `scale` (see `affine.unit_scale`)."""
+        return None if is_traced(self.scale) else (Unit("uniform"), np.float32(self.scale))
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -138,6 +143,12 @@ class Normal(BaseInitializer):
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
         x = random.normal(key, shape, dtype) * jnp.array(self.stddev, dtype)
         return x if _is_zero(self.mean) else x + jnp.array(self.mean, dtype)
+
+    def unit_scale(self, shape: tuple[int, ...]) -> tuple[Unit, np.float32] | None:
+        """N(0, 1) times `stddev` when the mean is 0 (see `affine.unit_scale`)."""
+        if is_traced(self.stddev) or is_traced(self.mean) or not _is_zero(self.mean):
+            return None
+        return Unit("normal"), np.float32(self.stddev)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 
+from jaxinit._src import affine
 from jaxinit._src.base import BaseInitializer
 
 #: Default bound on the bytes per device of parameters generated together by one lax.map.
@@ -84,17 +85,36 @@ def _groupable(job: Job) -> bool:
     return isinstance(job.init, BaseInitializer) and job.init.random
 
 
+def unit_of(job: Job) -> tuple[affine.Unit, np.float32] | None:
+    """The job's (unit draw, float32 scale), when its initializer is such a product."""
+    if not _groupable(job) or not math.prod(job.shape):
+        return None
+    return affine.unit_scale(job.init, job.shape, job.dtype)
+
+
+def _group_key(job: Job, gen: NamedSharding) -> Any:
+    """Jobs with equal keys run in one loop: one unit draw at one size (any shape, unsharded)
+    or one shape (sharded: the layout fixes the draw), or else one initializer and shape."""
+    if not _groupable(job):
+        return None
+    unit = unit_of(job)
+    if unit is None:
+        return (job.init, job.shape, job.dtype, gen)
+    replicated = all(e is None for e in gen.spec)
+    return (unit[0], math.prod(job.shape) if replicated else job.shape, job.dtype, gen)
+
+
 def chunks(jobs: Sequence[Job], gens: Sequence[NamedSharding], group_bytes: int) -> list[list[int]]:
-    """Indices of jobs to generate together: same (init, shape, dtype, sharding), cut at
-    `group_bytes` per device; every other job alone. In first-occurrence order."""
+    """Indices of jobs to generate together (see `_group_key`), cut at `group_bytes` per
+    device; every other job alone. In first-occurrence order."""
     groups: dict[Any, list[int]] = {}
     for i, (job, gen) in enumerate(zip(jobs, gens, strict=True)):
         try:
-            key: Any = (job.init, job.shape, job.dtype, gen) if _groupable(job) else i
+            key: Any = _group_key(job, gen)
             hash(key)
         except TypeError:  # an unhashable initializer
-            key = i
-        groups.setdefault(key, []).append(i)
+            key = None
+        groups.setdefault(i if key is None else key, []).append(i)
     out: list[list[int]] = []
     for members in groups.values():
         size = _device_bytes(jobs[members[0]], gens[members[0]])
@@ -132,9 +152,10 @@ def _stacked(sharding: NamedSharding) -> NamedSharding:
 
 
 @functools.cache
-def _taker(sharding: NamedSharding) -> Any:
-    """A jitted ``x[i]`` with `i` traced: one compiled program per group, whatever its size."""
-    take = lambda x, i: jax.lax.dynamic_index_in_dim(x, i, 0, keepdims=False)
+def _taker(sharding: NamedSharding, shape: tuple[int, ...]) -> Any:
+    """A jitted ``x[i].reshape(shape)`` with `i` traced: one compiled program per group and
+    member shape, whatever the group's size."""
+    take = lambda x, i: jax.lax.dynamic_index_in_dim(x, i, 0, keepdims=False).reshape(shape)
     return jax.jit(take, out_shardings=sharding)
 
 
@@ -151,6 +172,7 @@ class Program:
     mesh: Mesh
     plan: tuple[tuple[int, ...], ...]
     gens: tuple[NamedSharding, ...]
+    shapes: tuple[tuple[int, ...], ...]
     finals: tuple[Any, ...]
 
     def _context(self) -> Any:
@@ -177,9 +199,8 @@ class Program:
                 if len(chunk) == 1:
                     arrays[chunk[0]] = out
                     continue
-                take = _taker(self.gens[chunk[0]])
                 for pos, i in enumerate(chunk):
-                    arrays[i] = take(out, np.int32(pos))
+                    arrays[i] = _taker(self.gens[i], self.shapes[i])(out, np.int32(pos))
                 del out
         pairs = zip(arrays, self.finals, strict=True)
         return [x if final is None else jax.device_put(x, final) for x, final in pairs]
@@ -213,12 +234,23 @@ def program(jobs: Sequence[Job], group_bytes: int) -> Program:
                 continue
             hashes = np.array([jobs[i].hash for i in chunk], np.uint32)
             ks = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(root, hashes)
-            outs.append(jax.lax.map(lambda k, job=first, gen=gen: _call(job, gen, k), ks))
+            units = [unit_of(jobs[i]) for i in chunk]
+            if units[0] is None:
+                outs.append(jax.lax.map(lambda k, job=first, gen=gen: _call(job, gen, k), ks))
+                continue
+            scales = np.array([u[1] for u in units if u is not None], np.float32)
+
+            def member(k_scale, unit=units[0][0], job=first, gen=gen):
+                k, scale = k_scale  # one unit draw, each member's own scale (and shape: split)
+                return _call(dataclasses.replace(job, init=affine.Scaled(unit, scale)), gen, k)
+
+            outs.append(jax.lax.map(member, (ks, scales)))
         return tuple(outs)
 
     out_shardings = tuple(gens[c[0]] if len(c) == 1 else _stacked(gens[c[0]]) for c in plan)
     fn = jax.jit(body, out_shardings=out_shardings)
-    return Program(fn, mesh, plan, tuple(gens), tuple(f for _, f in placements))
+    shapes = tuple(job.shape for job in jobs)
+    return Program(fn, mesh, plan, tuple(gens), shapes, tuple(f for _, f in placements))
 
 
 def generate(jobs: Sequence[Job], key: jax.Array, group_bytes: int) -> list[jax.Array]:

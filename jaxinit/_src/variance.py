@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinit._src import random
+from jaxinit._src.affine import Unit
 from jaxinit._src.base import BaseInitializer
 from jaxinit._src.dtypes import real_dtype
 from jaxinit._src.fans import Fans, compute_fans
@@ -149,6 +150,20 @@ class VarianceScheme(BaseInitializer):
         scale, mode, distribution = self.scheme()
         n = self.fans(shape).denominator(mode)
         return variance_sample(key, shape, dtype, scale, n, distribution)
+
+    def unit_scale(self, shape: tuple[int, ...]) -> tuple[Unit, np.float32] | None:
+        """A unit draw times the float32 std `variance_sample` computes (real dtypes; see
+        `affine.unit_scale`)."""
+        scale, mode, distribution = self.scheme()
+        n = self.fans(shape).denominator(mode)
+        if is_traced(scale) or not n > 0:
+            return None
+        variance = np.float32(scale / n)  # rounded before the sqrt, as in variance_sample
+        if distribution == "truncated_normal":
+            return Unit("truncated_normal"), np.sqrt(variance) / np.float32(random.TRUNC_STD_2)
+        if distribution == "normal":
+            return Unit("normal"), np.sqrt(variance)
+        return Unit("symmetric_uniform"), np.sqrt(np.float32(3) * variance)
 
 
 #: The fields every variance scheme ends with, in jax's positional order.
