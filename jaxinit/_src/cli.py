@@ -1,21 +1,29 @@
 """The ``jaxinit`` command.
 
-``jaxinit report`` prints the catalogue: every initializer by name, its aliases and the formula of
-its first docstring line. (The model report of DESIGN.md §9 builds on this command.)
-``jaxinit verify`` recomputes the golden digests on the current backend (DESIGN.md §7.3).
+``jaxinit report`` builds a model (the embedded Llama-style reference, or ``--model
+module:factory``), initializes it sharded across the local devices with a scheme, and prints the
+per-parameter table, timings against Flax's own init and a mesh-independent fingerprint
+(DESIGN.md §9; the work is in report.py). ``jaxinit catalogue`` prints every initializer by name,
+its aliases and the formula of its first docstring line. ``jaxinit verify`` recomputes the golden
+digests on the current backend (DESIGN.md §7.3).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import inspect
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jaxinit._src import golden, registry
+
+if TYPE_CHECKING:
+    from jaxinit._src import report as report_lib
 
 
 def catalogue() -> list[tuple[str, str, str]]:
@@ -48,9 +56,217 @@ def _print_table(rows: list[tuple[str, str, str]]) -> None:
     Console(width=160).print(table)
 
 
-def _report(args: argparse.Namespace) -> int:
+def _catalogue(args: argparse.Namespace) -> int:
     _print_table(catalogue())
     return 0
+
+
+# -- report ------------------------------------------------------------------------------------
+_REPORT_DESCRIPTION = (
+    "Builds a model abstractly under a ('data', 'model') mesh over the local devices, initializes "
+    "it with a scheme (jaxinit.flax.reinit: each parameter straight into its shard), and prints "
+    "every parameter's path, shape, dtype, sharding, initializer, fans, target and measured std "
+    "(orthogonality error for orthogonal kernels), the init time against Flax's own jitted init, "
+    "and a fingerprint of all parameter bytes that is the same for every --devices value. Exits "
+    "2 on a bad option."
+)
+
+
+def _device_count(text: str) -> int:
+    """argparse type of ``--devices``: a positive int."""
+    from jaxinit._src import report as report_lib
+
+    try:
+        return report_lib.check_device_count(text)
+    except report_lib.ReportError as e:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from e
+
+
+@contextlib.contextmanager
+def _stages(total: int) -> Iterator[report_lib.Stage]:
+    """A rich progress bar over the report's stages on a terminal (stderr); nothing otherwise."""
+    try:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    except ImportError:
+        yield lambda what: contextlib.nullcontext()
+        return
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda what: contextlib.nullcontext()
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("jaxinit report", total=total)
+
+        @contextlib.contextmanager
+        def stage(what: str) -> Iterator[None]:
+            bar.update(task, description=what)
+            yield
+            bar.advance(task)
+
+        yield stage
+
+
+def _num(x: float | None, fmt: str = ".4g") -> str:
+    return "" if x is None else format(x, fmt)
+
+
+def _fan(x: float | None) -> str:
+    return "" if x is None else str(int(x)) if float(x).is_integer() else f"{x:.4g}"
+
+
+def _cells(row: report_lib.Row, orth: bool) -> list[str]:
+    cells = [row.path, "x".join(map(str, row.shape)), row.dtype, row.sharding, row.initializer,
+             _fan(row.fan_in), _fan(row.fan_out), _num(row.target_std),
+             _num(row.measured_std)]  # fmt: skip
+    return [*cells, _num(row.orthogonality_error, ".1e")] if orth else cells
+
+
+def _report_text(r: report_lib.Report) -> tuple[list[str], list[str]]:
+    """The lines before and after the table."""
+    from jaxinit._src.report import STD_Z
+
+    total = r.total()
+    mesh = " x ".join(f"{k}={v}" for k, v in r.mesh.items())
+    head = [
+        f"jaxinit report: model {r.model}: {total['parameters']:,} parameters in "
+        f"{total['arrays']} arrays ({total['bytes'] / 2**20:.1f} MiB)",
+        f"  scheme {r.scheme}: {r.summary}",
+        f"  {r.devices} {r.platform} device(s), mesh {mesh}, seed {r.seed}",
+    ]
+    t = r.timings
+    init = [f"  jaxinit {t['jaxinit_s']:6.2f} s  nnx.eval_shape + jaxinit.flax.reinit"]
+    if t["flax_s"] is not None:
+        init += [
+            f"  Flax    {t['flax_s']:6.2f} s  jax.jit(lambda: nnx.state(Model(rngs)))()",
+            f"  jaxinit / Flax = {t['ratio']:.2f}",
+        ]
+    tier = (
+        "the same bits for every --devices value and mesh"
+        if r.bitwise
+        else "orthogonal sharded along a matrix axis agrees across meshes only to <= 2e-6, "
+        "so this fingerprint can differ between --devices values"
+    )
+    foot = [
+        f"measured std within {STD_Z:g} standard errors of the target: "
+        f"{total['std_on_target']}/{total['std_checked']} parameters",
+        "init time, cold (trace + compile + run, caches cleared):",
+        *init,
+        f"measuring on device {t['measure_s']:.2f} s, fingerprint {t['fingerprint_s']:.2f} s, "
+        f"whole report {t['total_s']:.1f} s",
+        f"fingerprint: {r.fingerprint}",
+        f"  (SHA-256 of every parameter's path, shape, dtype and bytes in path order: {tier})",
+    ]
+    return head, foot
+
+
+_COLUMNS = ("path", "shape", "dtype", "sharding", "initializer", "fan_in", "fan_out",
+            "target std", "measured std", "orth. error")  # fmt: skip
+
+
+def _print_report(r: report_lib.Report) -> None:
+    """The report as a rich table (plain text without the `cli` extra)."""
+    orth = any(row.orthogonality_error is not None for row in r.rows)
+    columns = _COLUMNS if orth else _COLUMNS[:-1]
+    head, foot = _report_text(r)
+    total = r.total()
+    total_cells = [f"total ({total['arrays']} arrays)", f"{total['parameters']:,}", "", "", "",
+                   "", "", "", f"{total['std_on_target']}/{total['std_checked']} ok"]  # fmt: skip
+    total_cells += [""] if orth else []
+    try:
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+    except ImportError:  # the `cli` extra is not installed: plain text
+        rows = [_cells(row, orth) for row in r.rows] + [total_cells]
+        widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
+        print("\n".join(head))
+        for cells in [list(columns), *rows]:
+            print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
+        print("\n".join(foot))
+        return
+    console = Console(width=max(Console().width, 160))
+    console.print(Text("\n".join(head)))
+    table = Table(show_footer=True)
+    for i, col in enumerate(columns):
+        right = col.startswith(("fan", "target", "measured", "orth"))
+        table.add_column(col, footer=total_cells[i], justify="right" if right else "left")
+    for row in r.rows:
+        cells: list[Any] = [Text(c) for c in _cells(row, orth)]
+        style = {True: "green", False: "bold red", None: ""}[row.on_target]
+        cells[8] = Text(cells[8].plain, style=style)
+        table.add_row(*cells)
+    console.print(table)
+    console.print(Text("\n".join(foot)))
+
+
+def _report(args: argparse.Namespace) -> int:
+    from jaxinit._src import report as report_lib
+
+    options = report_lib.Options(
+        model=args.model, scheme=args.scheme, devices=args.devices, seed=args.seed,
+        compare=not args.no_compare, signal=args.plot is not None,
+    )  # fmt: skip
+    try:
+        report_lib.get_scheme(options.scheme, options.model)  # fail fast, before JAX starts
+        if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
+            raise report_lib.ReportError("`--plot` needs matplotlib: pip install 'jaxinit[plot]'.")
+        configured = report_lib.configure_devices(options.devices)
+        with _stages(4 + 2 * options.compare + options.signal) as stage:
+            result = report_lib.run(options, stage, configured)
+    except report_lib.ReportError as e:
+        print(f"jaxinit report: error: {e}", file=sys.stderr)
+        return 2
+    _print_report(result)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.as_json(), indent=1) + "\n")
+        print(f"JSON written to {args.json}")
+    if args.plot:
+        report_lib.plot(result, args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def _add_report(sub: Any) -> None:
+    from jaxinit._src import report as report_lib
+
+    p = sub.add_parser(
+        "report",
+        help="initialize a model sharded across the devices and report every parameter",
+        description=_REPORT_DESCRIPTION,
+    )
+    p.add_argument(
+        "--model",
+        metavar="MODULE:FACTORY",
+        default=report_lib.REFERENCE,
+        help="a callable returning an nnx.Module, called with rngs=nnx.Rngs(seed) if it takes "
+        "`rngs` (default: the embedded Llama-style reference model, 28M parameters); its "
+        "partition metadata may name the mesh axes 'data' and 'model'",
+    )
+    schemes = "; ".join(f"{name}: {s.summary}" for name, s in report_lib.SCHEMES.items())
+    p.add_argument(
+        "--scheme",
+        default=report_lib.DEFAULT_SCHEME,
+        help=f"the initialization scheme (default {report_lib.DEFAULT_SCHEME}). {schemes}",
+    )
+    p.add_argument(
+        "--devices",
+        metavar="N",
+        type=_device_count,
+        help=f"use N devices; on CPU they are simulated (default "
+        f"{report_lib.DEFAULT_CPU_DEVICES} on CPU, all local devices elsewhere)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the root key's seed (default 0)")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw per-parameter target vs measured std and the signal propagation",
+    )
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
+    p.add_argument("--no-compare", action="store_true", help="skip timing Flax's own init")
+    p.set_defaults(run=_report)
 
 
 # -- verify ------------------------------------------------------------------------------------
@@ -206,8 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jaxinit`` and ``python -m jaxinit``."""
     parser = argparse.ArgumentParser(prog="jaxinit", description="The jaxinit command.")
     sub = parser.add_subparsers(dest="command", required=True)
-    report = sub.add_parser("report", help="print how initializers draw (the catalogue)")
-    report.set_defaults(run=_report)
+    _add_report(sub)
+    catalogue_ = sub.add_parser("catalogue", help="print every initializer and what it draws")
+    catalogue_.set_defaults(run=_catalogue)
     verify = sub.add_parser(
         "verify",
         help="recompute the golden digests on this backend and report each case's tier",
