@@ -3,7 +3,7 @@
 ``jaxinit report`` builds a model (the embedded Llama-style reference, or ``--model
 module:factory``), initializes it sharded across the local devices with a scheme, and prints the
 per-parameter table, timings against Flax's own init and a mesh-independent fingerprint
-(DESIGN.md §9; the work is in report.py). ``jaxinit catalogue`` prints every initializer by name,
+(DESIGN.md §9; the work is in report*.py). ``jaxinit catalogue`` prints every initializer by name,
 its aliases and the formula of its first docstring line. ``jaxinit verify`` recomputes the golden
 digests on the current backend (DESIGN.md §7.3).
 """
@@ -224,7 +224,9 @@ def _report(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(result.as_json(), indent=1) + "\n")
         print(f"JSON written to {args.json}")
     if args.plot:
-        report_lib.plot(result, args.plot)
+        from jaxinit._src import report_plot
+
+        report_plot.plot(result, args.plot)
         print(f"plot written to {args.plot}")
     return 0
 
