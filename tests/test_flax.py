@@ -172,7 +172,7 @@ def test_unit_draws_of_different_scales_and_shapes_share_a_loop_bit_for_bit():
     gens = [flax_generate._placement(j, flax_generate._mesh(jobs))[0] for j in jobs]
     chunks = flax_generate.chunks(jobs, gens, flax_generate.GROUP_BYTES)
     random = [c for c in chunks if jobs[c[0]].init.random]
-    inits = {len({(jobs[i].init, jobs[i].shape) for i in c}) for c in random}
+    inits = [len({(jobs[i].init, jobs[i].shape) for i in c}) for c in random]
     assert len(random) == 5 and sorted(inits) == [1, 1, 2, 2, 2]
     got = _params(jf.reinit(model, KEY, MIXED_RULES))
     for path, value in _expected(jf.plan(model, MIXED_RULES), KEY).items():

@@ -89,7 +89,10 @@ def unit_of(job: Job) -> tuple[affine.Unit, np.float32] | None:
     """The job's (unit draw, float32 scale), when its initializer is such a product."""
     if not _groupable(job) or not math.prod(job.shape):
         return None
-    return affine.unit_scale(job.init, job.shape, job.dtype)
+    try:
+        return affine.unit_scale(job.init, job.shape, job.dtype)
+    except (ValueError, TypeError):  # e.g. no fans for the shape: the call says so, with the path
+        return None
 
 
 def _group_key(job: Job, gen: NamedSharding) -> Any:
