@@ -25,6 +25,16 @@ SCRIPTS = {
 }
 
 
+def summary(sections: list[h.Section]) -> str:
+    """Every benchmark's target lines (ratio and memory checks, ok / MISSED), under its title."""
+    lines = ["", "## Summary: targets"]
+    for s in sections:
+        targets = [ln for ln in s.body.splitlines() if ln.startswith("Target")]
+        if targets:
+            lines += ["", f"### {s.title}", *targets]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = h.parser(__doc__.splitlines()[0])
     p.add_argument("--skip", nargs="+", default=[], choices=list(SCRIPTS), help="leave out")
@@ -46,6 +56,7 @@ def main(argv=None) -> int:
                 failed.append(name)
                 continue
             sections += [h.Section(**s) for s in json.loads(out.read_text())]
+    print(summary(sections))
     if sections and not args.no_append:
         command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
         h.append_results(args.results, "all benchmarks", sections, command.rstrip(), h.machine())
