@@ -45,8 +45,8 @@ except ImportError:  # run as a file: python benchmarks/bench_flax_model.py
     import _harness as h  # type: ignore[no-redef]
 
 try:  # only for the staged jaxinit run; the headline numbers use the public `reinit`
-    from jaxinit._src import flax_adapter as _adapter
-    from jaxinit._src import flax_generate as _generate
+    from jaxinit._src.flax import generate as _generate
+    from jaxinit._src.flax import reinit as _adapter
 except ImportError:  # pragma: no cover - internals moved
     _adapter = _generate = None  # type: ignore[assignment]
 

@@ -1,5 +1,5 @@
 """``python -m jaxinit``: the command-line interface."""
 
-from jaxinit._src.cli import main
+from jaxinit._src.tools.cli import main
 
 raise SystemExit(main())

@@ -13,18 +13,18 @@ Importing this module imports Flax; the rest of jaxinit does not need it.
 * :func:`gated_orthogonal` and :func:`lstm_forget_bias` initialize fused recurrent cells.
 """
 
-from jaxinit._src.flax_adapter import PlanRow as PlanRow
-from jaxinit._src.flax_adapter import path_key as path_key
-from jaxinit._src.flax_adapter import plan as plan
-from jaxinit._src.flax_adapter import reinit as reinit
-from jaxinit._src.flax_adapter import stable_hash as stable_hash
-from jaxinit._src.flax_layers import LayerAxes as LayerAxes
-from jaxinit._src.flax_layers import linen_layers as linen_layers
-from jaxinit._src.flax_presets import framework_rules as framework_rules
-from jaxinit._src.lsuv import lsuv as lsuv
-from jaxinit._src.lsuv_linen import lsuv_linen as lsuv_linen
-from jaxinit._src.recurrent import GatedOrthogonal as gated_orthogonal  # noqa: N813
-from jaxinit._src.recurrent import LstmForgetBias as lstm_forget_bias  # noqa: N813
+from jaxinit._src.flax.framework_rules import framework_rules as framework_rules
+from jaxinit._src.flax.layers import LayerAxes as LayerAxes
+from jaxinit._src.flax.layers import linen_layers as linen_layers
+from jaxinit._src.flax.lsuv import lsuv as lsuv
+from jaxinit._src.flax.lsuv_linen import lsuv_linen as lsuv_linen
+from jaxinit._src.flax.reinit import PlanRow as PlanRow
+from jaxinit._src.flax.reinit import path_key as path_key
+from jaxinit._src.flax.reinit import plan as plan
+from jaxinit._src.flax.reinit import reinit as reinit
+from jaxinit._src.flax.reinit import stable_hash as stable_hash
+from jaxinit._src.schemes.recurrent import GatedOrthogonal as gated_orthogonal  # noqa: N813
+from jaxinit._src.schemes.recurrent import LstmForgetBias as lstm_forget_bias  # noqa: N813
 
 __all__ = [
     "LayerAxes",

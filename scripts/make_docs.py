@@ -20,7 +20,7 @@ The output depends only on the docstrings, signatures and README headings: names
 memory addresses are stripped and no absolute path is written.
 
 The one private access: the factory documenting each preset name is found with
-``jaxinit._src.presets.lookup`` (``jaxinit.get(name)`` returns the built initializer, whose
+``jaxinit._src.catalog.presets.lookup`` (``jaxinit.get(name)`` returns the built initializer, whose
 docstring is its scheme's, and there is no public way to reach the factory).
 """
 
@@ -111,7 +111,7 @@ def public_initializers() -> list[str]:
 
 def _preset_lookup() -> Callable[[str], Callable[..., Any]]:
     """The factory documenting a preset name (the one private access, see the module doc)."""
-    presets = importlib.import_module("jaxinit._src.presets")
+    presets = importlib.import_module("jaxinit._src.catalog.presets")
     lookup = getattr(presets, "lookup", None)
     if callable(lookup):
         return lookup

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["JAX_PLATFORMS"] = args.platform
 
     sys.path.insert(0, str(ROOT))  # the checkout's jaxinit, even when not installed
-    from jaxinit._src import golden
+    from jaxinit._src.tools import golden
 
     out = args.out or ROOT / "tests" / "golden" / f"{args.platform}.json"
     start = time.perf_counter()

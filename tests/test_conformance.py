@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from cases import CASES, FLOAT8, grid, nonzero_shapes
 
-from jaxinit._src import affine, base, sharding
+from jaxinit._src.core import base, sharding, units
 
 KEY = jax.random.key(42)
 
@@ -59,18 +59,18 @@ def test_vmap_over_keys_equals_separate_calls(case):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_unit_scale_reproduces_the_initializer_bitwise(case):
-    """Where `affine.unit_scale` splits an initializer into a unit draw and a float32 scale
+    """Where `units.unit_scale` splits an initializer into a unit draw and a float32 scale
     (what reinit's grouped loops run, with the scale traced), the product is its values."""
     for shape in nonzero_shapes(case):
         for dtype in (jnp.float32, jnp.bfloat16):
-            split = affine.unit_scale(case.init, shape, dtype)
+            split = units.unit_scale(case.init, shape, dtype)
             if split is None:
                 continue
             unit, scale = split
             want = case.init(KEY, shape, dtype)
-            traced = jax.jit(lambda s, u=unit, sh=shape, dt=dtype: affine.Scaled(u, s)(KEY, sh, dt))
+            traced = jax.jit(lambda s, u=unit, sh=shape, dt=dtype: units.Scaled(u, s)(KEY, sh, dt))
             np.testing.assert_array_equal(np.asarray(traced(scale)), np.asarray(want))
-            eager = affine.Scaled(unit, scale)(KEY, shape, dtype)
+            eager = units.Scaled(unit, scale)(KEY, shape, dtype)
             np.testing.assert_array_equal(np.asarray(eager), np.asarray(want))
 
 

@@ -22,7 +22,8 @@ from jax.sharding import PartitionSpec as P
 
 import jaxinit
 import jaxinit.flax as jf
-from jaxinit._src import flax_adapter, flax_generate
+from jaxinit._src.flax import generate as flax_generate
+from jaxinit._src.flax import reinit as flax_adapter
 
 KEY = jax.random.key(42)
 TN = stats.KURTOSIS_TRUNCNORM_2

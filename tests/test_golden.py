@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinit._src import cli, golden, registry
+from jaxinit._src.catalog import registry
+from jaxinit._src.tools import cli, golden
 
 GOLDENS = Path(__file__).parent / "golden" / "cpu.json"
 BF16 = jnp.dtype("bfloat16")
@@ -129,7 +130,11 @@ def test_cpu_every_case_bitwise(full_run, doc):
     rc, _, report = full_run
     tiers = {r["id"]: r["tier"] for r in report["results"]}
     assert len(tiers) == len(doc["cases"])
-    not_bitwise = {k: v for k, v in tiers.items() if v != "bitwise"}
+    # Orthogonal cases run XLA's CPU matmul kernels, which the CPU's vector ISA selects (AVX2
+    # and AVX-512 machines sum in different orders): on another CPU model they meet their
+    # family's tier, not bitwise. Every other family is bitwise on any CPU.
+    family = {rec["id"]: rec["family"] for rec in doc["cases"]}
+    not_bitwise = {k: v for k, v in tiers.items() if v != "bitwise" and family[k] != "orthogonal"}
     assert not_bitwise == {}
     assert rc == 0 and report["ok"]
 
@@ -141,7 +146,8 @@ def test_verify_cli_end_to_end(full_run, doc):
     assert "bitwise" in stdout and "expected tier per family" in stdout
     assert f"backend {jax.default_backend()}" in stdout
     assert stdout.rstrip().endswith("OK")
-    assert report["summary"]["bitwise"] == len(doc["cases"])
+    orthogonal = sum(rec["family"] == "orthogonal" for rec in doc["cases"])
+    assert report["summary"]["bitwise"] >= len(doc["cases"]) - orthogonal  # see above
     assert report["running"]["backend"] == jax.default_backend()
     # The per-family expectation is stored per case and shown.
     assert "QR is the backend" in stdout

@@ -16,9 +16,9 @@ from flax import nnx
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxinit._src import lsuv as lsuv_lib
-from jaxinit._src.lsuv import lsuv
-from jaxinit._src.lsuv_linen import lsuv_linen
+from jaxinit._src.flax import lsuv as lsuv_lib
+from jaxinit._src.flax.lsuv import lsuv
+from jaxinit._src.flax.lsuv_linen import lsuv_linen
 
 KEY = jax.random.key(0)
 TOL = 0.1

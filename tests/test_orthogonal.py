@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jaxinit
-from jaxinit._src.orthogonal import haar
+from jaxinit._src.schemes.orthogonal import haar
 
 KEY = jax.random.key(0)
 N_DRAWS = 4096

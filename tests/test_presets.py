@@ -27,7 +27,7 @@ from flax import nnx
 
 import jaxinit
 import jaxinit.flax as jf
-from jaxinit._src import presets, registry
+from jaxinit._src.catalog import presets, registry
 
 KEY = jax.random.key(7)
 C = stats.TRUNC_STD_2  # std of norm(0, 1) truncated to (-2, 2), from scipy

@@ -14,7 +14,7 @@ import pytest
 from cases import CASES, nonzero_shapes
 
 import jaxinit
-from jaxinit._src import registry
+from jaxinit._src.catalog import registry
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -105,7 +105,7 @@ def test_every_public_factory_is_registered():
 def test_get_accepts_class_names_instances_and_kwargs():
     assert jaxinit.get("HeNormal") == jaxinit.he_normal()
     assert jaxinit.get("zeros") is jaxinit.zeros
-    assert jaxinit.get("zeros", dtype=jnp.int32) == jaxinit._src.constant.Zeros(jnp.int32)
+    assert jaxinit.get("zeros", dtype=jnp.int32) == jaxinit._src.schemes.constant.Zeros(jnp.int32)
     init = jaxinit.orthogonal()
     assert jaxinit.get(init) is init
     assert jaxinit.get(init, scale=2.0) == jaxinit.orthogonal(2.0)

@@ -12,13 +12,13 @@ from pathlib import Path
 import jax
 import pytest
 
-from jaxinit._src import cli
-from jaxinit._src import report as report_lib
+from jaxinit._src.tools import cli
+from jaxinit._src.tools.report import report as report_lib
 
 #: Factories for --model, importable from the directory the command runs in.
 MODELS = textwrap.dedent(
     """
-    from jaxinit._src.reference_model import Config, Llama
+    from jaxinit._src.tools.report.reference_model import Config, Llama
 
     def tiny(rngs):
         return Llama(Config(vocab=512, dim=64, layers=2, heads=4, hidden=192, batch=2, seq=16),

@@ -167,7 +167,7 @@ def test_partition_spec_without_mesh_is_a_clear_error():
 
 
 def test_rbg_keys_warn_once_and_strict_mode_refuses(monkeypatch):
-    from jaxinit._src import keys
+    from jaxinit._src.core import keys
 
     monkeypatch.setattr(keys, "_WARNED", set())
     key = jax.random.key(0, impl="rbg")

@@ -23,8 +23,8 @@ import scipy.stats
 import stats
 
 import jaxinit
-from jaxinit._src import random as jrandom
-from jaxinit._src import registry
+from jaxinit._src.catalog import registry
+from jaxinit._src.core import samplers as jrandom
 
 KEY = jax.random.key(20250607)
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinit._src.structured import Bilinear, Dirac, Identity, PositiveUnitball, Sparse
+from jaxinit._src.schemes.structured import Bilinear, Dirac, Identity, PositiveUnitball, Sparse
 
 KEY = jax.random.key(0)
 HIGHEST = jax.lax.Precision.HIGHEST

@@ -1,0 +1,192 @@
+"""The initializer value class and its one call path.
+
+Every initializer is a frozen dataclass whose fields are its parameters: immutable, hashable,
+``==`` by parameters, with a readable repr. Calling it checks the key, shape and dtype, then runs
+the sampling program under ``jax.jit`` (see `sharding.place`): eager and jitted calls compile the
+same program and so return the same bits.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import operator
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxinit._src.core import dtypes as dtypes_lib
+from jaxinit._src.core import keys, sharding
+from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, OutSharding, Shape
+from jaxinit._src.core.validation import is_traced
+
+_SHAPE_ERROR = "`shape` must be a sequence of non-negative ints; got {shape!r}."
+
+
+class FrozenArray:
+    """A hashable, comparable, read-only wrapper of a NumPy array parameter (e.g. a kernel)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: Any):
+        a = np.array(array)
+        a.setflags(write=False)
+        self.array = a
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, FrozenArray)
+            and self.array.dtype == other.array.dtype
+            and self.array.shape == other.array.shape
+            and bool(np.array_equal(self.array, other.array, equal_nan=True))
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.array.dtype.str, self.array.shape, self.array.tobytes()))
+
+    def __repr__(self) -> str:
+        return f"array({self.array.tolist()!r}, dtype={self.array.dtype.name})"
+
+
+class _Dynamic:
+    """Placeholder for a traced parameter in the static (hashable) half of an initializer."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<traced>"
+
+
+_DYNAMIC = _Dynamic()
+
+
+def _freeze_value(value: Any) -> Any:
+    """Concrete JAX/NumPy values become hashable NumPy scalars or `FrozenArray`s."""
+    if is_traced(value) or value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, jax.Array | np.ndarray | np.generic):
+        a = np.asarray(value)
+        return a[()] if a.ndim == 0 else FrozenArray(a)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def canonical_shape(shape: Shape) -> tuple[int, ...]:
+    """`shape` as a tuple of non-negative Python ints."""
+    dims = (shape,) if isinstance(shape, int | np.integer) else shape
+    try:
+        out = tuple(operator.index(d) for d in dims)
+    except TypeError:
+        raise TypeError(_SHAPE_ERROR.format(shape=shape)) from None
+    if any(d < 0 for d in out):
+        raise ValueError(_SHAPE_ERROR.format(shape=shape))
+    return out
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, np.dtype):
+        return repr(value.name)
+    if isinstance(value, np.generic):
+        return repr(value.item())
+    return repr(value)
+
+
+class BaseInitializer:
+    """Base class of jaxinit initializers (subclasses are frozen dataclasses).
+
+    A subclass sets `name` (its public factory name), declares its parameters as dataclass
+    fields (one of them ``dtype``), and implements `sample` -- which draws and scales in the
+    compute dtype -- plus, if needed, `validate` (build time) and `check_shape` (call time).
+    """
+
+    name: ClassVar[str] = "initializer"
+    #: zeros/ones/constant may produce integer or boolean arrays; random schemes may not.
+    allow_integer: ClassVar[bool] = False
+    #: Whether the values depend on the key (False for constants and structured fills).
+    random: ClassVar[bool] = True
+
+    # -- building ---------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.name == "dtype":
+                value = None if value is None else dtypes_lib.canonical(value)
+            object.__setattr__(self, f.name, _freeze_value(value))
+        self.validate()
+
+    def validate(self) -> None:
+        """Build-time checks of the parameters (choices, ranges). Traced values are skipped."""
+
+    # -- calling ----------------------------------------------------------------------------
+    def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        """Call-time checks that depend on the shape or dtype (rank, axes in range)."""
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+        """Returns the values, in the compute `dtype` (float32/64 or complex64/128)."""
+        raise NotImplementedError
+
+    def __call__(
+        self,
+        key: KeyArray,
+        shape: Shape,
+        dtype: DTypeLike | None = None,
+        out_sharding: OutSharding = None,
+    ) -> Array:
+        shape = canonical_shape(shape)
+        dt = dtypes_lib.resolve(
+            dtype, getattr(self, "dtype", None), self.name, allow_integer=self.allow_integer
+        )
+        key = keys.check_key(key)
+        if math.prod(shape):  # a zero-size shape is always valid: it gives an empty array
+            self.check_shape(shape, dt)
+        placement = sharding.canonicalize(out_sharding, shape)
+        static, dyn = self._split()
+        return sharding.place(_generate, static, dyn, key, shape, dt, placement)
+
+    # -- value semantics --------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        """The parameters, by name, as given (after normalization)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={_format(v)}" for k, v in self.params().items())
+        return f"{self.name}({args})"
+
+    def _split(self) -> tuple[BaseInitializer, dict[str, Any]]:
+        dyn = {k: v for k, v in self.params().items() if is_traced(v)}
+        if not dyn:
+            return self, dyn
+        static = copy.copy(self)
+        for k in dyn:
+            object.__setattr__(static, k, _DYNAMIC)
+        return static, dyn
+
+    def _merge(self, dyn: dict[str, Any]) -> BaseInitializer:
+        if not dyn:
+            return self
+        full = copy.copy(self)
+        for k, v in dyn.items():
+            object.__setattr__(full, k, v)
+        return full
+
+
+def _generate(
+    static: BaseInitializer,
+    dyn: dict[str, Any],
+    key: KeyArray,
+    shape: tuple[int, ...],
+    dtype: Any,
+    layout: sharding.Layout,
+) -> Array:
+    """The sampling program: draw and scale in the compute dtype, cast once."""
+    dtype = np.dtype(dtype)
+    if math.prod(shape) == 0:
+        return jnp.zeros(shape, dtype)
+    init = static._merge(dyn)
+    with sharding.using(layout):
+        x = init.sample(key, shape, dtypes_lib.compute_dtype(dtype))
+    return dtypes_lib.cast_out(x, dtype)

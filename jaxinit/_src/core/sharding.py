@@ -1,0 +1,176 @@
+"""Placement: the one path by which every initializer honours ``out_sharding``.
+
+An initializer's computation is a pure function of (key, static config, shape, dtype). It always
+runs under ``jax.jit`` -- so eager and jitted calls compile the same program and return the same
+bits -- and, when a sharding is asked for, the program's output is constrained to it, so XLA's SPMD
+partitioner generates each shard on its own device and never the global array on one device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+from jax.core import Tracer
+from jax.sharding import NamedSharding, PartitionSpec
+
+from jaxinit._src.core.typing import Array, OutSharding
+
+_SHARDING_ERROR = (
+    "`out_sharding` must be a jax.sharding.NamedSharding, a PartitionSpec (under a mesh set with "
+    "`jax.set_mesh`/`jax.sharding.use_mesh`) or None; got {value!r}."
+)
+_NO_MESH_ERROR = (
+    "`out_sharding`={value!r} is a PartitionSpec but no mesh is set: enter one with "
+    "`jax.set_mesh(mesh)` or pass a NamedSharding."
+)
+
+
+def canonicalize(out_sharding: OutSharding, shape: tuple[int, ...]) -> NamedSharding | None:
+    """`out_sharding` as a NamedSharding (None stays None), checked against `shape`."""
+    if out_sharding is None:
+        return None
+    if isinstance(out_sharding, PartitionSpec):
+        mesh = jax.sharding.get_abstract_mesh()
+        if mesh.empty:
+            raise ValueError(_NO_MESH_ERROR.format(value=out_sharding))
+        concrete = _concrete_mesh()
+        sharding = NamedSharding(concrete if concrete is not None else mesh, out_sharding)
+    elif isinstance(out_sharding, NamedSharding):
+        sharding = out_sharding
+    else:
+        raise TypeError(_SHARDING_ERROR.format(value=out_sharding))
+    if len(sharding.spec) > len(shape):
+        raise ValueError(
+            f"`out_sharding`={sharding.spec} has {len(sharding.spec)} entries but the shape "
+            f"{shape} has rank {len(shape)}."
+        )
+    return sharding
+
+
+def _concrete_mesh() -> jax.sharding.Mesh | None:
+    get = getattr(jax.sharding, "get_mesh", None)
+    if get is None:  # pragma: no cover - older jax
+        return None
+    try:
+        mesh = get()
+    except Exception:  # pragma: no cover - no concrete mesh in this context
+        return None
+    return None if mesh is None or getattr(mesh, "empty", True) else mesh
+
+
+def _is_tracing(key: Array) -> bool:
+    """Whether the call is being traced (by jit, vmap, eval_shape...): its key is a tracer."""
+    return isinstance(key, Tracer)
+
+
+@functools.cache
+def _jitted(fn: Callable[..., Array], sharding: Any, how: str) -> Callable[..., Array]:
+    """One cached jit per (program, sharding, placement method): eager calls never retrace."""
+    static_argnums = (0, 3, 4, 5)
+    if how == "out_shardings":
+        return jax.jit(fn, static_argnums=static_argnums, out_shardings=sharding)
+    if how == "constraint":
+
+        def constrained(static, dyn, key, shape, dtype, layout):
+            out = fn(static, dyn, key, shape, dtype, layout)
+            return jax.lax.with_sharding_constraint(out, sharding)
+
+        return jax.jit(constrained, static_argnums=static_argnums)
+    if how == "auto_axes":
+        axes = tuple(sharding.mesh.explicit_axes)
+
+        def typed(static, dyn, key, shape, dtype, layout):
+            # Explicit axes: compute in auto mode over them, type the result with the sharding.
+            run = jax.sharding.auto_axes(
+                lambda k: fn(static, dyn, k, shape, dtype, layout), out_sharding=sharding, axes=axes
+            )
+            return run(key)
+
+        return jax.jit(typed, static_argnums=static_argnums)
+    return jax.jit(fn, static_argnums=static_argnums)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where an initializer's output will live, known while its program is traced.
+
+    Attributes:
+      sharded: per output axis, whether it is sharded; None when unknown (a traced call on
+        several devices with no `out_sharding`: an enclosing jit may shard the result).
+      sharding: the requested NamedSharding, if any.
+    """
+
+    sharded: tuple[bool, ...] | None
+    sharding: NamedSharding | None = None
+
+    def spec(self, ndim: int) -> tuple[Any, ...]:
+        """The PartitionSpec entries, padded to `ndim`."""
+        spec = tuple(self.sharding.spec) if self.sharding is not None else ()
+        return spec + (None,) * (ndim - len(spec))
+
+    def sub_sharding(self, start: int) -> NamedSharding:
+        """The sharding of the trailing axes ``start:`` (e.g. a conv kernel's (in, out))."""
+        assert self.sharding is not None and self.sharded is not None
+        spec = self.spec(len(self.sharded))[start:]
+        return NamedSharding(self.sharding.mesh, PartitionSpec(*spec))
+
+
+_CURRENT: contextvars.ContextVar[Layout | None] = contextvars.ContextVar(
+    "jaxinit_layout", default=None
+)
+
+
+@contextlib.contextmanager
+def using(lay: Layout | None) -> Iterator[None]:
+    """Declares the layout of the output while an initializer's program is traced."""
+    token = _CURRENT.set(lay)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def current() -> Layout | None:
+    """The layout declared by `using`, if any."""
+    return _CURRENT.get()
+
+
+def layout(sharding: NamedSharding | None, ndim: int, traced: bool) -> Layout:
+    """The output's layout; axes unknown when traced on several devices without a sharding."""
+    if sharding is None:
+        if traced and jax.device_count() > 1:
+            return Layout(None)  # an enclosing jit may shard the result: keep every axis
+        return Layout((False,) * ndim)
+    spec = tuple(sharding.spec) + (None,) * (ndim - len(sharding.spec))
+    return Layout(tuple(s is not None for s in spec), sharding)
+
+
+def place(
+    fn: Callable[..., Array],
+    static: Any,
+    dyn: Any,
+    key: Array,
+    shape: tuple[int, ...],
+    dtype: Any,
+    sharding: NamedSharding | None,
+) -> Array:
+    """Runs ``fn(static, dyn, key, shape, dtype, layout)`` jitted, placed in `sharding`."""
+    lay = layout(sharding, len(shape), _is_tracing(key))
+    if sharding is None:
+        return _jitted(fn, None, "plain")(static, dyn, key, shape, dtype, lay)
+    if tuple(getattr(sharding.mesh, "explicit_axes", ()) or ()):
+        typed = _jitted(fn, sharding, "auto_axes")
+        no_context = jax.sharding.get_abstract_mesh().empty
+        if no_context and not _is_tracing(key) and isinstance(sharding.mesh, jax.sharding.Mesh):
+            with jax.set_mesh(sharding.mesh):  # a NamedSharding given outside any mesh context
+                return typed(static, dyn, key, shape, dtype, lay)
+        return typed(static, dyn, key, shape, dtype, lay)
+    if _is_tracing(key) or not isinstance(sharding.mesh, jax.sharding.Mesh):
+        return _jitted(fn, sharding, "constraint")(static, dyn, key, shape, dtype, lay)
+    return _jitted(fn, sharding, "out_shardings")(static, dyn, key, shape, dtype, lay)

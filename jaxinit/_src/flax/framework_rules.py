@@ -1,0 +1,213 @@
+"""A framework's defaults for a whole Flax model: `framework_rules` for `jaxinit.flax.reinit`.
+
+The rules are built from the presets (presets.py) and matched on Flax's parameter names:
+``kernel`` (Dense/Linear/Conv/attention/Einsum), ``embedding`` (Embed), ``scale`` and ``bias``.
+Variance schemes then get each layer's real axes from `reinit`, so one rule serves dense, conv
+and N-D kernels. Two things need the model itself, and become exact-path rules in front:
+
+* a PyTorch bias is U(+-1/sqrt(fan_in)) with the fan_in of its *sibling kernel*, read from
+  `jaxinit.flax.plan` (layer-aware, so a ``LinearGeneral``'s bias gets its real fan_in);
+* NNX recurrent cells (``nnx.LSTMCell``, ``OptimizedLSTMCell``, ``GRUCell``, ``SimpleCell``):
+  PyTorch gives every weight and bias U(+-1/sqrt(hidden)); Flax and Keras an orthogonal
+  recurrent kernel; Keras an LSTM forget-gate bias of one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from jaxinit._src.catalog import presets
+from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.core.validation import check_choice
+from jaxinit._src.flax.layers import LayerAxes
+from jaxinit._src.flax.reinit import plan
+from jaxinit._src.schemes.constant import Ones
+
+#: The frameworks `framework_rules` knows.
+FRAMEWORKS = ("flax", "haiku", "keras", "torch")
+
+_KERNEL, _BIAS, _SCALE, _EMBEDDING = (
+    rf"(^|/){n}$" for n in ("kernel", "bias", "scale", "embedding")
+)
+
+#: Framework -> preset of each parameter name; a None bias is decided per parameter (torch).
+_GENERIC: dict[str, dict[str, str | None]] = {
+    "torch": {
+        "kernel": "torch.linear.kernel",
+        "embedding": "torch.embedding.embedding",
+        "scale": "torch.layer_norm.scale",
+        "bias": None,
+    },
+    "keras": {
+        "kernel": "keras.dense.kernel",
+        "embedding": "keras.embedding.embeddings",
+        "scale": "keras.layer_norm.gamma",
+        "bias": "keras.dense.bias",
+    },
+    "haiku": {
+        "kernel": "haiku.linear.w",
+        "embedding": "haiku.embed.embeddings",
+        "scale": "haiku.layer_norm.scale",
+        "bias": "haiku.linear.b",
+    },
+    "flax": {
+        "kernel": "flax.dense.kernel",
+        "embedding": "flax.embed.embedding",
+        "scale": "flax.layer_norm.scale",
+        "bias": "flax.dense.bias",
+    },
+}
+
+#: Framework -> presets of a recurrent cell's input kernel, recurrent kernel and bias.
+_RECURRENT: dict[str, tuple[str, str, str]] = {
+    "torch": ("torch.rnn.kernel", "torch.rnn.recurrent_kernel", "torch.rnn.bias"),
+    "keras": ("keras.lstm.kernel", "keras.lstm.recurrent_kernel", "keras.dense.bias"),
+    "flax": ("flax.dense.kernel", "flax.lstm.recurrent_kernel", "flax.dense.bias"),
+}
+
+
+def _exact(path: str) -> str:
+    return "^" + re.escape(path) + "$"
+
+
+def _split(path: str) -> tuple[str, str]:
+    """``(parent, name)`` of a parameter path."""
+    parent, _, name = path.rpartition("/")
+    return parent, name
+
+
+def _cells(target: Any) -> list[tuple[str, Any]]:
+    """``(path, cell)`` of every NNX recurrent cell in `target` (none for a pytree)."""
+    from flax import nnx
+
+    if not isinstance(target, nnx.Module):
+        return []
+    return [
+        ("/".join(map(str, path)), module)
+        for path, module in nnx.iter_modules(target)
+        if isinstance(module, nnx.RNNCellBase)
+    ]
+
+
+def _cell_rule(framework: str, cell: Any, sub: str, name: str) -> BaseInitializer | None:
+    """The initializer of parameter `name` of the cell's sublayer `sub` (e.g. ``hf``/``bias``).
+
+    Flax names a cell's recurrent sublayers ``h*`` (``hi``, ``hf``, ... or ``dense_h``) and its
+    input sublayers ``i*`` (``ii``, ``if_``, ... or ``dense_i``).
+    """
+    from flax import nnx
+
+    if framework not in _RECURRENT or name not in ("kernel", "bias"):
+        return None
+    recurrent = sub.startswith("h") or sub == "dense_h"
+    kernel, recurrent_kernel, bias = _RECURRENT[framework]
+    kwargs = {"hidden_size": int(cell.hidden_features)} if framework == "torch" else {}
+    if name == "kernel":
+        return presets.build(recurrent_kernel if recurrent else kernel, kwargs)
+    lstm = isinstance(cell, nnx.LSTMCell | nnx.OptimizedLSTMCell)
+    if framework == "keras" and lstm and sub == "hf":  # unfused forget gate: unit_forget_bias
+        return Ones()
+    if framework == "keras" and lstm and sub == "dense_h":  # fused (4h,), gates i, f, g, o
+        return presets.build("keras.lstm.bias", {})
+    return presets.build(bias, kwargs)
+
+
+def _torch_biases(rows: list[Any], covered: Mapping[str, Any]) -> dict[str, BaseInitializer]:
+    """Exact rules for PyTorch biases: U(+-1/sqrt(fan_in of the sibling kernel)), or zeros
+    beside a norm layer's ``scale``. Biases with neither sibling get no rule."""
+    by_path = {row.path: row for row in rows}
+    out: dict[str, BaseInitializer] = {}
+    for row in rows:
+        parent, name = _split(row.path)
+        if name != "bias" or row.path in covered:
+            continue
+        prefix = f"{parent}/" if parent else ""
+        kernel = by_path.get(prefix + "kernel")
+        if kernel is not None and kernel.fan_in is not None:
+            out[row.path] = presets.build("torch.linear.bias", {"fan_in": int(kernel.fan_in)})
+        elif prefix + "scale" in by_path:
+            out[row.path] = presets.build("torch.layer_norm.bias", {})
+    return out
+
+
+def framework_rules(
+    framework: str, target: Any, *, layers: Mapping[str, LayerAxes] | None = None
+) -> list[tuple[str, BaseInitializer]]:
+    r"""Rules that give `target` the default initialization of `framework`, biases included.
+
+    For :func:`jaxinit.flax.reinit` (with the same `layers`). Parameters are recognized by
+    Flax's names (``kernel``, ``embedding``, ``scale``, ``bias``):
+
+    ========== ============================= ====================== ========== =================
+    framework  kernel (dense, conv, N-D)     embedding              scale      bias
+    ========== ============================= ====================== ========== =================
+    torch      U(+-1/sqrt(fan_in))           N(0, 1)                1          see below
+    keras      glorot_uniform                U(-0.05, 0.05)         1          0
+    haiku      TN, std 1/sqrt(fan_in) before TN(0, 1) before        1          0
+               truncation                    truncation
+    flax       lecun_normal                  N(0, 1/features)       1          0
+    ========== ============================= ====================== ========== =================
+
+    A PyTorch bias gets U(+-1/sqrt(fan_in)) with the fan_in of the ``kernel`` beside it (from
+    :func:`jaxinit.flax.plan`, so the layer's real axes count), or 0 beside a ``scale`` (norm
+    layers); a bias with neither gets no rule, so a strict ``reinit`` names it. In NNX
+    recurrent cells, PyTorch gives every kernel and bias U(+-1/sqrt(hidden_features)), Flax and
+    Keras give recurrent kernels an orthogonal init, and Keras sets the LSTM forget-gate bias to
+    1. (Linen cells are not recognized: their sublayers get the plain rules; put your own rules
+    first. Attention layers get their projections' Linear rules, not ``nn.MultiheadAttention``'s
+    own init; torch ConvTranspose's transposed fan is not reproduced.)
+
+    Args:
+      framework: ``"torch"``, ``"keras"``, ``"haiku"`` or ``"flax"``.
+      target: an NNX module (concrete or from ``nnx.eval_shape``) or a pytree of arrays or
+        ``jax.ShapeDtypeStruct``s (linen ``params``).
+      layers: parameter path -> :class:`LayerAxes`, e.g. ``jaxinit.flax.linen_layers(...)``
+        for linen ``DenseGeneral``/``Einsum`` kernels (NNX layers are found automatically).
+
+    Returns:
+      ``(pattern, initializer)`` rules: exact-path rules first, then the per-name ones.
+
+    Raises:
+      ValueError: for an unknown `framework`, or a kernel whose fans cannot be computed.
+
+    Examples:
+      >>> import jax, jaxinit.flax
+      >>> from flax import nnx
+      >>> model = nnx.Sequential(nnx.Linear(64, 256, rngs=nnx.Rngs(0)),
+      ...                        nnx.LayerNorm(256, rngs=nnx.Rngs(0)))
+      >>> rules = jaxinit.flax.framework_rules("torch", model)
+      >>> rules[0]
+      ('^layers/0/bias$', uniform_range(minval=-0.125, maxval=0.125, dtype=None))
+      >>> model = jaxinit.flax.reinit(model, jax.random.key(0), rules)
+      >>> w = model.layers[0].kernel[...]
+      >>> bool(abs(w).max() < 0.125), round(float(w.std() * 3**0.5 * 8), 2)
+      (True, 1.0)
+      >>> jaxinit.flax.framework_rules("jax", model)
+      Traceback (most recent call last):
+      ...
+      ValueError: `framework` must be one of 'flax', 'haiku', 'keras', 'torch'; got 'jax'.
+    """
+    check_choice("framework", framework, FRAMEWORKS)
+    generic = _GENERIC[framework]
+    kernel_init = presets.build(str(generic["kernel"]), {})
+    rows = plan(target, [(_KERNEL, kernel_init), (".*", None)], layers=layers)
+    exact: dict[str, BaseInitializer] = {}
+    for cell_path, cell in _cells(target):
+        prefix = f"{cell_path}/" if cell_path else ""
+        for row in rows:
+            if not row.path.startswith(prefix):
+                continue
+            parts = row.path[len(prefix) :].split("/")
+            init = _cell_rule(framework, cell, parts[0], parts[-1]) if len(parts) == 2 else None
+            if init is not None:
+                exact[row.path] = init
+    if framework == "torch":
+        exact.update(_torch_biases(rows, exact))
+    rules: list[tuple[str, BaseInitializer]] = [(_exact(p), i) for p, i in exact.items()]
+    for name, pattern in (("kernel", _KERNEL), ("embedding", _EMBEDDING), ("scale", _SCALE)):
+        rules.append((pattern, presets.build(str(generic[name]), {})))
+    if generic["bias"] is not None:
+        rules.append((_BIAS, presets.build(generic["bias"], {})))
+    return rules

@@ -1,0 +1,261 @@
+"""Generating many parameters in one jitted computation, each straight into its sharding.
+
+Parameters with the same random initializer, shape, dtype and sharding are generated together
+by one ``lax.map`` over their path keys, so a deep model compiles about as fast as a shallow one:
+the loop body is one member's own computation, compiled once, so the bits are those of calling
+the initializer key by key. The loop writes the members into one stacked array that is then
+split. Groups are cut at `GROUP_BYTES` per device, which bounds the extra memory of the stacked
+copy. Constants (``init.random`` False) are not grouped: a fill compiles to next to nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
+
+from jaxinit._src.core import units
+from jaxinit._src.core.base import BaseInitializer
+
+#: Default bound on the bytes per device of parameters generated together by one lax.map.
+GROUP_BYTES = 256 * 2**20
+
+
+_MESHES_ERROR = (
+    "the parameters live on {n} different meshes ({meshes}); reinit generates them in one "
+    "computation over one mesh. Re-initialize each mesh's parameters separately."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One parameter to generate: its path hash, initializer, shape, dtype, target sharding."""
+
+    path: str
+    hash: np.uint32
+    init: Any
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    sharding: jax.sharding.Sharding | None
+
+
+def _mesh(jobs: Sequence[Job]) -> Mesh:
+    """The one mesh of the sharded parameters, or a mesh over the unsharded ones' device(s)."""
+    meshes = {j.sharding.mesh for j in jobs if isinstance(j.sharding, NamedSharding)}
+    meshes = {m for m in meshes if isinstance(m, Mesh)}  # `flax_targets` made them concrete
+    if len(meshes) > 1:
+        raise ValueError(_MESHES_ERROR.format(n=len(meshes), meshes=meshes))
+    if meshes:
+        return meshes.pop()
+    devices: set[Any] = set()
+    for j in jobs:
+        devices |= set(j.sharding.device_set) if j.sharding is not None else {jax.devices()[0]}
+    return Mesh(np.array(sorted(devices, key=lambda d: d.id)), ("jaxinit_replica",))
+
+
+def _placement(job: Job, mesh: Mesh) -> tuple[NamedSharding, Any]:
+    """The sharding to generate `job` in, and the one to move it to afterwards (or None)."""
+    if isinstance(job.sharding, NamedSharding):
+        return job.sharding, None
+    replicated = NamedSharding(mesh, PartitionSpec())
+    if job.sharding is None and mesh.size == 1:
+        return replicated, SingleDeviceSharding(mesh.devices.flat[0])
+    return replicated, job.sharding  # e.g. single-device parameters of a sharded model
+
+
+def _device_bytes(job: Job, sharding: NamedSharding) -> float:
+    parts = 1
+    for entry in sharding.spec:
+        names = () if entry is None else (entry,) if isinstance(entry, str) else entry
+        parts *= math.prod(sharding.mesh.shape[n] for n in names)
+    return math.prod(job.shape) * job.dtype.itemsize / parts
+
+
+def _groupable(job: Job) -> bool:
+    """A random jaxinit initializer: a foreign callable makes no promise about its bits under
+    a loop, and a constant is cheaper alone."""
+    return isinstance(job.init, BaseInitializer) and job.init.random
+
+
+def unit_of(job: Job) -> tuple[units.Unit, np.float32] | None:
+    """The job's (unit draw, float32 scale), when its initializer is such a product."""
+    if not _groupable(job) or not math.prod(job.shape):
+        return None
+    try:
+        return units.unit_scale(job.init, job.shape, job.dtype)
+    except (ValueError, TypeError):  # e.g. no fans for the shape: the call says so, with the path
+        return None
+
+
+def _group_key(job: Job, gen: NamedSharding) -> Any:
+    """Jobs with equal keys run in one loop: one unit draw at one size (any shape, unsharded)
+    or one shape (sharded: the layout fixes the draw), or else one initializer and shape."""
+    if not _groupable(job):
+        return None
+    unit = unit_of(job)
+    if unit is None:
+        return (job.init, job.shape, job.dtype, gen)
+    replicated = all(e is None for e in gen.spec)
+    return (unit[0], math.prod(job.shape) if replicated else job.shape, job.dtype, gen)
+
+
+def chunks(jobs: Sequence[Job], gens: Sequence[NamedSharding], group_bytes: int) -> list[list[int]]:
+    """Indices of jobs to generate together (see `_group_key`), cut at `group_bytes` per
+    device; every other job alone. In first-occurrence order."""
+    groups: dict[Any, list[int]] = {}
+    for i, (job, gen) in enumerate(zip(jobs, gens, strict=True)):
+        try:
+            key: Any = _group_key(job, gen)
+            hash(key)
+        except TypeError:  # an unhashable initializer
+            key = None
+        groups.setdefault(i if key is None else key, []).append(i)
+    out: list[list[int]] = []
+    for members in groups.values():
+        size = _device_bytes(jobs[members[0]], gens[members[0]])
+        per_chunk = max(1, int(group_bytes // size) if size else len(members))
+        out += [members[s : s + per_chunk] for s in range(0, len(members), per_chunk)]
+    return out
+
+
+def _foreign(job: Job, sharding: NamedSharding, key: jax.Array) -> jax.Array:
+    """A callable that is not a jaxinit initializer (e.g. jax's own), placed in `sharding`."""
+
+    def run(k: jax.Array) -> jax.Array:
+        x = job.init(k, job.shape, job.dtype)
+        return jnp.asarray(getattr(x, "raw_value", x))  # unwrap Flax's VariableMetadata
+
+    explicit = tuple(getattr(sharding.mesh, "explicit_axes", ()) or ())
+    if explicit:  # compute in auto mode over the explicit axes, typed with the sharding
+        typed: Any = jax.sharding.auto_axes(run, out_sharding=sharding, axes=explicit)
+        return typed(key)
+    return jax.lax.with_sharding_constraint(run(key), sharding)
+
+
+def _call(job: Job, sharding: NamedSharding, key: jax.Array) -> jax.Array:
+    try:
+        if isinstance(job.init, BaseInitializer):
+            return job.init(key, job.shape, job.dtype, out_sharding=sharding)
+        return _foreign(job, sharding, key)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"parameter {job.path!r} of shape {job.shape}: {e}") from e
+
+
+def _stacked(sharding: NamedSharding) -> NamedSharding:
+    """The sharding of a group's stacked array: its members' sharding behind a leading axis."""
+    return NamedSharding(sharding.mesh, PartitionSpec(None, *sharding.spec))
+
+
+@functools.cache
+def _taker(sharding: NamedSharding, shape: tuple[int, ...]) -> Any:
+    """A jitted ``x[i].reshape(shape)`` with `i` traced: one compiled program per group and
+    member shape, whatever the group's size."""
+    take = lambda x, i: jax.lax.dynamic_index_in_dim(x, i, 0, keepdims=False).reshape(shape)
+    return jax.jit(take, out_shardings=sharding)
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """The one jitted computation of a list of jobs, and how its outputs become the arrays.
+
+    `fn` returns one array per chunk of `chunks`: a single job's array, or a group's members
+    stacked along a new leading axis, which `__call__` splits (one small program per group:
+    slicing a group into its members inside `fn` would compile one kernel per member).
+    """
+
+    fn: Any
+    mesh: Mesh
+    plan: tuple[tuple[int, ...], ...]
+    gens: tuple[NamedSharding, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    finals: tuple[Any, ...]
+
+    def _context(self) -> Any:
+        explicit = tuple(getattr(self.mesh, "explicit_axes", ()) or ())
+        if explicit and jax.sharding.get_abstract_mesh().empty:
+            return jax.set_mesh(self.mesh)  # Explicit-mesh shardings need the mesh set
+        return contextlib.nullcontext()
+
+    def _root(self, key: jax.Array) -> jax.Array:
+        return jax.device_put(key, NamedSharding(self.mesh, PartitionSpec()))
+
+    def lower(self, key: jax.Array) -> Any:
+        """The lowered computation (for memory and cost analysis)."""
+        with self._context():
+            return self.fn.lower(self._root(key))
+
+    def split(self, outs: list[Any]) -> list[jax.Array]:
+        """Every job's array from `fn`'s outputs (`outs`, which this empties so that each
+        stacked group is freed once split), each in its final sharding."""
+        arrays: list[Any] = [None] * len(self.finals)
+        with self._context():
+            for k, chunk in enumerate(self.plan):
+                out, outs[k] = outs[k], None
+                if len(chunk) == 1:
+                    arrays[chunk[0]] = out
+                    continue
+                for pos, i in enumerate(chunk):
+                    arrays[i] = _taker(self.gens[i], self.shapes[i])(out, np.int32(pos))
+                del out
+        pairs = zip(arrays, self.finals, strict=True)
+        return [x if final is None else jax.device_put(x, final) for x, final in pairs]
+
+    def __call__(self, key: jax.Array) -> list[jax.Array]:
+        with self._context():
+            outs = list(self.fn(self._root(key)))
+        return self.split(outs)
+
+
+def program(jobs: Sequence[Job], group_bytes: int) -> Program:
+    """The computation generating every job from ``fold_in(key, job.hash)``.
+
+    A group is generated by ``lax.map`` over its members' keys: the loop body is the member's
+    own computation (so the bits are those of calling it alone), compiled once, and it runs as
+    fast as separate calls (a ``vmap`` over keys runs jax's threefry 2-3x slower on CPU).
+    """
+    if not isinstance(group_bytes, int) or group_bytes < 0:
+        raise ValueError(f"`group_bytes` must be a non-negative int; got {group_bytes!r}.")
+    mesh = _mesh(jobs)
+    placements = [_placement(job, mesh) for job in jobs]
+    gens = [g for g, _ in placements]
+    plan = tuple(tuple(c) for c in chunks(jobs, gens, group_bytes))
+
+    def body(root: jax.Array) -> tuple[jax.Array, ...]:
+        outs: list[Any] = []
+        for chunk in plan:
+            first, gen = jobs[chunk[0]], gens[chunk[0]]
+            if len(chunk) == 1:
+                outs.append(_call(first, gen, jax.random.fold_in(root, first.hash)))
+                continue
+            hashes = np.array([jobs[i].hash for i in chunk], np.uint32)
+            ks = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(root, hashes)
+            drawn = [unit_of(jobs[i]) for i in chunk]
+            if drawn[0] is None:
+                outs.append(jax.lax.map(lambda k, job=first, gen=gen: _call(job, gen, k), ks))
+                continue
+            scales = np.array([u[1] for u in drawn if u is not None], np.float32)
+
+            def member(k_scale, unit=drawn[0][0], job=first, gen=gen):
+                k, scale = k_scale  # one unit draw, each member's own scale (and shape: split)
+                return _call(dataclasses.replace(job, init=units.Scaled(unit, scale)), gen, k)
+
+            outs.append(jax.lax.map(member, (ks, scales)))
+        return tuple(outs)
+
+    out_shardings = tuple(gens[c[0]] if len(c) == 1 else _stacked(gens[c[0]]) for c in plan)
+    fn = jax.jit(body, out_shardings=out_shardings)
+    shapes = tuple(job.shape for job in jobs)
+    return Program(fn, mesh, plan, tuple(gens), shapes, tuple(f for _, f in placements))
+
+
+def generate(jobs: Sequence[Job], key: jax.Array, group_bytes: int) -> list[jax.Array]:
+    """Every job's array, from ``fold_in(key, job.hash)``, in one jitted computation."""
+    return program(jobs, group_bytes)(key) if jobs else []

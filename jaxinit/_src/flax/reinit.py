@@ -1,0 +1,392 @@
+"""The Flax adapter: re-initialize a model's parameters by path rules, in one jitted program.
+
+`reinit` reads the target's parameters (targets.py), picks each one's initializer with the
+first rule whose pattern ``re.search``-es its path, gives variance schemes the axes of the
+parameter's layer (layers.py), derives each parameter's key from its path (`path_key`), and
+generates every parameter straight into its sharding in one ``jax.jit``, same-shaped parameters
+of one initializer together (generate.py). `plan` reports the same decisions and computes
+nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+import jax
+import numpy as np
+
+from jaxinit._src.core import keys
+from jaxinit._src.core import samplers as random_lib
+from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.core.fans import compute_fans
+from jaxinit._src.core.validation import is_traced, normalize_axes
+from jaxinit._src.flax import generate as flax_generate
+from jaxinit._src.flax import targets as flax_targets
+from jaxinit._src.flax.layers import LayerAxes
+from jaxinit._src.schemes import constant, elementwise
+from jaxinit._src.schemes.orthogonal import Orthogonal
+from jaxinit._src.schemes.recurrent import GatedOrthogonal
+from jaxinit._src.schemes.variance import VarianceScheme
+
+#: One rule: a regular expression (searched in the path) and an initializer; None keeps.
+Rule = tuple[str | re.Pattern[str], Any]
+
+_RULE_ERROR = (
+    "`rules` must be a sequence of (pattern, initializer) pairs, the pattern a str or compiled "
+    "regex and the initializer a callable, a registered name, a serialized dict or None (keep); "
+    "got {what}."
+)
+_UNMATCHED_ERROR = (
+    "{n} parameter(s) match no rule (strict=True): {paths}. Add rules for them, or pass "
+    "strict=False to keep their values."
+)
+_ABSTRACT_KEEP_ERROR = (
+    "{n} parameter(s) of an abstract target would be kept ({why}): {paths}. An abstract target "
+    "(from nnx.eval_shape / jax.eval_shape) has no values to keep: give every parameter an "
+    "initializer."
+)
+
+
+def stable_hash(path: str) -> int:
+    """The stable 32-bit hash of a parameter path that `path_key` folds into the key.
+
+    The contract: the first 4 bytes of the SHA-256 digest of the UTF-8 encoded path, read as a
+    big-endian unsigned integer. It depends on nothing but the path -- not on
+    ``PYTHONHASHSEED``, the Python, JAX or Flax version, the process, the device count or the
+    other parameters -- and will not change in future versions of jaxinit.
+
+    Args:
+      path: the parameter's keys joined by ``/`` (e.g. ``"blocks/3/attn/q/kernel"``).
+
+    Returns:
+      An int in ``[0, 2**32)``.
+
+    Examples:
+      >>> import jaxinit.flax
+      >>> jaxinit.flax.stable_hash("layers/0/kernel")
+      91456768
+    """
+    if not isinstance(path, str):
+        raise TypeError(f"`path` must be a str; got {path!r}.")
+    return int.from_bytes(hashlib.sha256(path.encode("utf-8")).digest()[:4], "big")
+
+
+def path_key(key: jax.Array, path: str) -> jax.Array:
+    """The key of the parameter at `path`: ``jax.random.fold_in(key, stable_hash(path))``.
+
+    Adding, removing or reordering other parameters never changes it.
+
+    Args:
+      key: the root key (typed or legacy ``uint32[2]``).
+      path: the parameter's path.
+
+    Returns:
+      A key of the same kind as `key`.
+
+    Examples:
+      >>> import jax, jaxinit.flax
+      >>> k = jaxinit.flax.path_key(jax.random.key(0), "layers/0/kernel")
+      >>> bool((jax.random.key_data(k) == jax.random.key_data(jax.random.fold_in(
+      ...     jax.random.key(0), jaxinit.flax.stable_hash("layers/0/kernel")))).all())
+      True
+    """
+    return jax.random.fold_in(keys.check_key(key), np.uint32(stable_hash(path)))
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanRow:
+    """What `reinit` does to one parameter.
+
+    Attributes:
+      path: the parameter's path (keys joined by ``/``).
+      shape: its shape.
+      dtype: its dtype.
+      sharding: its sharding (from the array or its partition metadata), or None.
+      initializer: the initializer it gets, with its layer's axes; None when it is kept.
+      fan_in: the fan_in the initializer uses (variance schemes), else that of the layer's
+        axes (known layers); None otherwise (and for kept parameters).
+      fan_out: likewise.
+      std: the target standard deviation of its values; None when not defined.
+    """
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    sharding: jax.sharding.Sharding | None
+    initializer: Any
+    fan_in: float | None
+    fan_out: float | None
+    std: float | None
+
+
+# -- rules ---------------------------------------------------------------------------------------
+def _compile_rules(rules: Sequence[Rule]) -> list[tuple[re.Pattern[str], Any]]:
+    from jaxinit._src.catalog import registry
+
+    if isinstance(rules, str | bytes | Mapping) or not isinstance(rules, Sequence):
+        raise TypeError(_RULE_ERROR.format(what=repr(rules)))
+    out = []
+    for rule in rules:
+        if not isinstance(rule, tuple | list) or len(rule) != 2:
+            raise TypeError(_RULE_ERROR.format(what=f"the rule {rule!r}"))
+        pattern, init = rule
+        if not isinstance(pattern, str | re.Pattern):
+            raise TypeError(_RULE_ERROR.format(what=f"the pattern {pattern!r}"))
+        if isinstance(init, str | Mapping):
+            init = registry.get(init)
+        elif init is not None and not callable(init):
+            raise TypeError(_RULE_ERROR.format(what=f"the initializer {init!r}"))
+        out.append((re.compile(pattern) if isinstance(pattern, str) else pattern, init))
+    return out
+
+
+def _match(rules: list[tuple[re.Pattern[str], Any]], path: str) -> tuple[bool, Any]:
+    for pattern, init in rules:
+        if pattern.search(path):
+            return True, init
+    return False, None
+
+
+def with_layer_axes(init: Any, axes: Mapping[str, tuple[int, ...]] | None) -> Any:
+    """`init` with its ``in_axis``/``out_axis``/``batch_axis`` fields set to the layer's axes.
+
+    Variance schemes get all three; other initializers with a ``batch_axis`` field
+    (`orthogonal`) get the layer's batch axes when it has some (stacked layers: one matrix per
+    layer). Anything else is returned as is.
+    """
+    if axes is None or not isinstance(init, BaseInitializer):
+        return init
+    names = {f.name for f in dataclasses.fields(cast(Any, init))}
+    if isinstance(init, VarianceScheme):
+        updates = {k: v for k, v in axes.items() if k in names}
+    elif "batch_axis" in names and axes["batch_axis"]:
+        updates = {"batch_axis": axes["batch_axis"]}
+    else:
+        return init
+    return dataclasses.replace(cast(Any, init), **updates)
+
+
+# -- the plan ------------------------------------------------------------------------------------
+def _trunc_std(init: Any, shape: tuple[int, ...]) -> float:
+    if init.absolute_bounds:
+        sigma = init._solve_sigma() if init.post_truncation else float(init.stddev)
+        if sigma == 0.0:
+            return 0.0
+        a, b = ((float(v) - float(init.mean)) / sigma for v in (init.lower, init.upper))
+        return sigma * random_lib.truncated_moments(a, b)[1]
+    if init.post_truncation:
+        return float(init.stddev)
+    return (
+        float(init.stddev) * random_lib.truncated_moments(float(init.lower), float(init.upper))[1]
+    )
+
+
+def _orthogonal_std(init: Any, shape: tuple[int, ...]) -> float | None:
+    col = normalize_axes("column_axis", init.column_axis, len(shape))[0]
+    batch = normalize_axes("batch_axis", init.batch_axis, len(shape))
+    rows = math.prod(s for i, s in enumerate(shape) if i != col and i not in batch)
+    n = max(rows, shape[col])
+    return float(init.scale) / math.sqrt(n) if n else None
+
+
+def _gated_std(init: Any, shape: tuple[int, ...]) -> float | None:
+    n = max(shape[-2], shape[-1] // init.gates)
+    return float(init.scale) / math.sqrt(n) if n else None
+
+
+#: The std of each non-variance-scheme initializer's values, by type.
+_STD: dict[type, Callable[[Any, tuple[int, ...]], float | None]] = {
+    elementwise.Normal: lambda i, s: float(i.stddev),
+    elementwise.TruncatedNormal: _trunc_std,
+    elementwise.Uniform: lambda i, s: float(i.scale) / math.sqrt(12),
+    elementwise.UniformRange: lambda i, s: (float(i.maxval) - float(i.minval)) / math.sqrt(12),
+    Orthogonal: _orthogonal_std,
+    GatedOrthogonal: _gated_std,
+    constant.Zeros: lambda i, s: 0.0,
+    constant.Ones: lambda i, s: 0.0,
+    constant.Constant: lambda i, s: 0.0 if np.ndim(i._value()) == 0 else None,
+}
+
+
+def _row(leaf: flax_targets.Leaf, init: Any) -> PlanRow:
+    """The plan row of `leaf` under `init` (already given its layer axes)."""
+    if init is None:
+        return PlanRow(leaf.path, leaf.shape, leaf.dtype, leaf.sharding, None, None, None, None)
+    concrete = isinstance(init, BaseInitializer) and not any(
+        is_traced(v) for v in init.params().values()
+    )
+    axes = leaf.layer.for_shape(leaf.shape) if leaf.layer is not None else None
+    try:
+        if concrete and isinstance(init, VarianceScheme):
+            fans, std = init.fans(leaf.shape), init.stddev(leaf.shape)
+        else:
+            fans = compute_fans(leaf.shape, **axes) if axes else None
+            rule = _STD.get(type(init)) if concrete else None
+            std = rule(init, leaf.shape) if rule is not None else None
+    except ValueError as e:
+        raise ValueError(f"parameter {leaf.path!r} of shape {leaf.shape}: {e}") from e
+    fan_in, fan_out = (fans.fan_in, fans.fan_out) if fans is not None else (None, None)
+    return PlanRow(leaf.path, leaf.shape, leaf.dtype, leaf.sharding, init, fan_in, fan_out, std)
+
+
+def _decide(
+    target: Any,
+    rules: Sequence[Rule],
+    strict: bool,
+    layers: Mapping[str, LayerAxes] | None,
+    layer_axes: bool,
+    mesh: Any,
+    required: bool,
+) -> tuple[list[flax_targets.Leaf], list[Any], flax_targets.Writer]:
+    """Each parameter with its initializer (None: kept), checked against `strict`."""
+    compiled = _compile_rules(rules)
+    leaves, write = flax_targets.collect(target, layers, mesh, required)
+    inits, unmatched = [], []
+    for leaf in leaves:
+        found, init = _match(compiled, leaf.path)
+        if not found:
+            unmatched.append(leaf.path)
+        if layer_axes and leaf.layer is not None:
+            init = with_layer_axes(init, leaf.layer.for_shape(leaf.shape))
+        inits.append(init)
+    if strict and unmatched:
+        paths = ", ".join(repr(p) for p in unmatched)
+        raise ValueError(_UNMATCHED_ERROR.format(n=len(unmatched), paths=paths))
+    return leaves, inits, write
+
+
+def plan(
+    target: Any,
+    rules: Sequence[Rule],
+    *,
+    layers: Mapping[str, LayerAxes] | None = None,
+    layer_axes: bool = True,
+    mesh: jax.sharding.Mesh | None = None,
+) -> list[PlanRow]:
+    """The per-parameter plan of :func:`reinit`, computing nothing.
+
+    Works on concrete and abstract targets alike. Parameters that no rule matches (or that a
+    rule maps to None) appear with ``initializer=None``; `plan` never raises for them.
+
+    Args:
+      target: an ``nnx.Module`` or a pytree of arrays or ``jax.ShapeDtypeStruct``s.
+      rules: ``(pattern, initializer)`` pairs, as for :func:`reinit`.
+      layers: extra parameter-path -> :class:`LayerAxes` entries (see :func:`linen_layers`).
+      layer_axes: whether variance schemes get the axes of the parameter's layer.
+      mesh: the concrete mesh for partition metadata (default: the context's mesh).
+
+    Returns:
+      A list of :class:`PlanRow`, in the target's parameter order.
+
+    Examples:
+      >>> from flax import nnx
+      >>> import jaxinit, jaxinit.flax
+      >>> layer = nnx.eval_shape(lambda: nnx.LinearGeneral(64, (8, 32), rngs=nnx.Rngs(0)))
+      >>> rows = jaxinit.flax.plan(layer, [("kernel", jaxinit.lecun_normal()), ("bias", None)])
+      >>> [(r.path, r.shape, r.fan_in, round(r.std, 4)) for r in rows if r.std]
+      [('kernel', (64, 8, 32), 64, 0.125)]
+    """
+    leaves, inits, _ = _decide(target, rules, False, layers, layer_axes, mesh, False)
+    return [_row(leaf, init) for leaf, init in zip(leaves, inits, strict=True)]
+
+
+def reinit(
+    target: Any,
+    key: jax.Array,
+    rules: Sequence[Rule],
+    *,
+    strict: bool = True,
+    layers: Mapping[str, LayerAxes] | None = None,
+    layer_axes: bool = True,
+    mesh: jax.sharding.Mesh | None = None,
+    group_bytes: int = flax_generate.GROUP_BYTES,
+) -> Any:
+    """Re-initializes the parameters of `target` by path rules, in one jitted computation.
+
+    Each parameter's path is its keys joined by ``/`` (``blocks/3/attn/q/kernel``); the first
+    rule whose pattern ``re.search``-es it gives its initializer. Its key is
+    ``path_key(key, path)``, so adding, removing or reordering other parameters changes
+    nothing else. When the parameter's layer is known -- any NNX module; linen through
+    ``layers=linen_layers(...)`` -- a variance scheme gets the layer's real axes: the heads of
+    ``LinearGeneral``/``DenseGeneral``, the kernel axes of an ``Einsum`` spec, stacked
+    (``vmap``/``scan``) leading axes and batch dims as batch axes, ``Embed``'s feature axis as
+    fan_in. Every parameter is generated directly into its sharding (``out_sharding``), taken
+    from the array or from its partition metadata (``nnx.with_partitioning``,
+    ``kernel_metadata={"out_sharding": ...}``, ``nn.with_logical_partitioning`` with logical
+    axis rules), so an abstract sharded model is materialized without full arrays.
+
+    Args:
+      target: an ``nnx.Module`` (updated in place and returned), a pytree of arrays such as
+        linen ``params`` (a new pytree is returned, the input untouched; ``nn.Partitioned``
+        boxes stay boxed), or an abstract one (``nnx.eval_shape`` / ``jax.eval_shape``), which
+        gets materialized.
+      key: the root key.
+      rules: ``(pattern, initializer)`` pairs; first match wins. An initializer may be a name
+        or dict for :func:`jaxinit.get`, or None to keep the parameter as it is.
+      strict: raise a ``ValueError`` naming every parameter that no rule matches; with
+        ``strict=False`` they keep their exact values (impossible for an abstract target: that
+        raises too).
+      layers: extra parameter-path -> :class:`LayerAxes` entries (see :func:`linen_layers`);
+        they override the NNX layers found automatically.
+      layer_axes: set False to keep every initializer's own axes.
+      mesh: the concrete mesh for partition metadata over an abstract mesh (default: the
+        context's, from ``jax.set_mesh``).
+      group_bytes: same-shaped parameters of one random initializer are generated together
+        (one ``lax.map``, so compile time stays flat with depth) up to this many bytes per
+        device, which is also the most extra memory the grouping costs.
+
+    Returns:
+      The re-initialized target.
+
+    Raises:
+      ValueError: for unmatched parameters (strict), kept parameters of an abstract target, or a
+        parameter an initializer cannot take (the message names it).
+      TypeError: for malformed rules or key.
+
+    Examples:
+      >>> import jax, jaxinit, jaxinit.flax
+      >>> from flax import nnx
+      >>> model = nnx.Sequential(nnx.Linear(256, 512, rngs=nnx.Rngs(0)), nnx.relu,
+      ...                        nnx.Linear(512, 10, rngs=nnx.Rngs(0)))
+      >>> rules = [(r"layers/2/kernel", jaxinit.zeros), ("kernel", jaxinit.he_normal()),
+      ...          ("bias", jaxinit.zeros)]
+      >>> model = jaxinit.flax.reinit(model, jax.random.key(0), rules)
+      >>> round(float(model.layers[0].kernel[...].std() * 256**0.5), 1)
+      1.4
+      >>> float(abs(model.layers[2].kernel[...]).max())
+      0.0
+    """
+    root = keys.check_key(key)
+    jobs, write = prepare(target, rules, strict, layers, layer_axes, mesh)
+    new = flax_generate.generate(jobs, root, group_bytes)
+    return write(dict(zip((job.path for job in jobs), new, strict=True)))
+
+
+def prepare(
+    target: Any,
+    rules: Sequence[Rule],
+    strict: bool = True,
+    layers: Mapping[str, LayerAxes] | None = None,
+    layer_axes: bool = True,
+    mesh: Any = None,
+) -> tuple[list[flax_generate.Job], flax_targets.Writer]:
+    """The parameters `reinit` generates, as jobs, and the writer of the target."""
+    leaves, inits, write = _decide(target, rules, strict, layers, layer_axes, mesh, True)
+    kept = [leaf for leaf, init in zip(leaves, inits, strict=True) if init is None]
+    abstract = [leaf.path for leaf in kept if not leaf.concrete]
+    if abstract:
+        why = "no rule matches them (strict=False)" if not strict else "a rule maps them to None"
+        paths = ", ".join(repr(p) for p in abstract)
+        raise ValueError(_ABSTRACT_KEEP_ERROR.format(n=len(abstract), why=why, paths=paths))
+    jobs = [
+        flax_generate.Job(leaf.path, np.uint32(stable_hash(leaf.path)), init, leaf.shape,
+                          leaf.dtype, leaf.sharding)
+        for leaf, init in zip(leaves, inits, strict=True)
+        if init is not None
+    ]  # fmt: skip
+    return jobs, write

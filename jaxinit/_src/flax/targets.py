@@ -1,0 +1,217 @@
+"""What `jaxinit.flax.reinit` initializes: the parameters of an NNX module or of a pytree.
+
+A target is read into a flat list of `Leaf`s -- path, shape, dtype, sharding, owning layer --
+and written back from a dict ``path -> new array``: an NNX module is updated in place (its
+``nnx.Param`` variables, metadata kept), a pytree (linen ``params``, possibly with
+``nn.Partitioned``/``nn.LogicallyPartitioned`` boxes, or the ``jax.ShapeDtypeStruct``s of
+``jax.eval_shape``) is rebuilt, the input untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from jaxinit._src.core import sharding as sharding_lib
+from jaxinit._src.flax import layers as flax_layers
+from jaxinit._src.flax.layers import LayerAxes
+
+_NO_MESH_ERROR = (
+    "parameter {path!r} is annotated with {spec} but no concrete mesh {why}: call under "
+    "`jax.set_mesh(mesh)` or pass `mesh=` to reinit."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Leaf:
+    """One parameter of a target.
+
+    Attributes:
+      path: its keys joined by ``/``.
+      shape: its shape.
+      dtype: its dtype.
+      sharding: where it lives (concrete arrays), or where its metadata says it should live
+        (abstract ones); a NamedSharding may still be over an abstract mesh. None: nowhere said.
+      concrete: whether it holds values (a ``jax.Array``) rather than a shape.
+      layer: the fan axes of its layer, when the layer is known.
+    """
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    sharding: jax.sharding.Sharding | None
+    concrete: bool
+    layer: LayerAxes | None = None
+
+
+Writer = Callable[[Mapping[str, jax.Array]], Any]
+
+
+def _join(keys: tuple[Any, ...]) -> str:
+    return "/".join(map(str, keys))
+
+
+def _key_name(entry: Any) -> Any:
+    """The bare key of a `jax.tree_util` path entry (dict key, index, attribute name)."""
+    for attr in ("key", "idx", "name"):
+        if hasattr(entry, attr):
+            return getattr(entry, attr)
+    return entry
+
+
+def _context_mesh() -> jax.sharding.Mesh | None:
+    return sharding_lib._concrete_mesh()
+
+
+def concrete_mesh(mesh: Any, user_mesh: jax.sharding.Mesh | None) -> jax.sharding.Mesh | None:
+    """A concrete mesh for `mesh` (concrete, abstract or None): itself, or the user's or the
+    context's mesh when it matches (an abstract one) or when none was given."""
+    if isinstance(mesh, jax.sharding.Mesh):
+        return mesh
+    for candidate in (user_mesh, _context_mesh()):
+        if candidate is not None and (mesh is None or candidate.abstract_mesh == mesh):
+            return candidate
+    return None
+
+
+def _named(path: str, spec: PartitionSpec, mesh: Any, user_mesh: Any, required: bool) -> Any:
+    concrete = concrete_mesh(mesh, user_mesh)
+    if concrete is not None:
+        return NamedSharding(concrete, spec)
+    if mesh is not None and not required:
+        return NamedSharding(mesh, spec)  # an abstract mesh: fine for a plan
+    if required:
+        why = "is set" if mesh is None else f"matches its abstract mesh {mesh}"
+        raise ValueError(_NO_MESH_ERROR.format(path=path, spec=spec, why=why))
+    return None
+
+
+def _value_sharding(path: str, value: Any, user_mesh: Any, required: bool) -> Any:
+    s = getattr(value, "sharding", None)
+    if isinstance(s, NamedSharding):
+        return _named(path, s.spec, s.mesh, user_mesh, required)
+    return s
+
+
+# -- NNX ----------------------------------------------------------------------------------------
+def _nnx_sharding(path: str, var: Any, value: Any, user_mesh: Any, required: bool) -> Any:
+    from flax.nnx import spmd
+
+    s = _value_sharding(path, value, user_mesh, required)
+    if s is not None:
+        return s
+    metadata = var.get_metadata()
+    if not metadata.get("out_sharding"):
+        return None
+    spec = spmd.get_var_pspec(var) or PartitionSpec()  # logical axis rules applied, as Flax does
+    return _named(path, spec, metadata.get("mesh"), user_mesh, required)
+
+
+def nnx_leaves(
+    model: Any, layers: Mapping[str, LayerAxes], user_mesh: Any, required: bool
+) -> tuple[list[Leaf], Writer]:
+    """The ``nnx.Param``s of an NNX module, and a writer that updates it in place."""
+    from flax import nnx
+
+    flat = list(nnx.to_flat_state(nnx.state(model, nnx.Param)))
+    found = flax_layers.nnx_layers(model)
+    leaves = []
+    for keys, var in flat:
+        value = var.get_value()
+        if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+            continue  # not an array (e.g. a Param holding None): nothing to initialize
+        path = _join(keys)
+        s = _nnx_sharding(path, var, value, user_mesh, required)
+        concrete = isinstance(value, jax.Array)
+        layer = flax_layers.lookup(layers, path) or found.get(path)
+        leaves.append(Leaf(path, tuple(value.shape), np.dtype(value.dtype), s, concrete, layer))
+
+    def write(new: Mapping[str, jax.Array]) -> Any:
+        updates = [
+            (keys, var.replace(new[_join(keys)])) for keys, var in flat if _join(keys) in new
+        ]
+        nnx.update(model, nnx.from_flat_state(updates))
+        return model
+
+    return leaves, write
+
+
+# -- pytrees (linen params, eval_shape outputs) ---------------------------------------------------
+def _is_box(x: Any) -> bool:
+    from flax.core import meta
+
+    return isinstance(x, meta.AxisMetadata)
+
+
+def _box_sharding(path: str, box: Any, user_mesh: Any, required: bool) -> Any:
+    import flax.linen as nn
+    from flax.core import meta
+
+    s = _value_sharding(path, box.value, user_mesh, required)
+    if s is not None or not isinstance(box, meta.Partitioned):
+        return s
+    if isinstance(box, nn.LogicallyPartitioned):
+        spec = nn.logical_to_mesh_axes(box.names, box.rules)  # box or context rules
+    else:
+        spec = box.get_partition_spec()
+    return _named(path, PartitionSpec(*(spec or ())), box.mesh, user_mesh, required)
+
+
+def tree_leaves(
+    tree: Any, layers: Mapping[str, LayerAxes], user_mesh: Any, required: bool
+) -> tuple[list[Leaf], Writer]:
+    """The array leaves of a pytree (boxes unwrapped), and a writer that rebuilds it."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_box)
+    leaves, index = [], {}
+    for i, (kp, x) in enumerate(flat):
+        box = x if _is_box(x) else None
+        value = box.unbox(apply_constraint=False) if box is not None else x
+        if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+            continue
+        path = _join(tuple(_key_name(k) for k in kp))
+        if box is not None:
+            s = _box_sharding(path, box, user_mesh, required)
+        else:
+            s = _value_sharding(path, value, user_mesh, required)
+        concrete = isinstance(value, jax.Array)
+        layer = flax_layers.lookup(layers, path)
+        leaves.append(Leaf(path, tuple(value.shape), np.dtype(value.dtype), s, concrete, layer))
+        index[path] = i
+
+    def write(new: Mapping[str, jax.Array]) -> Any:
+        out = [x for _, x in flat]
+        for path, arr in new.items():
+            i = index[path]
+            out[i] = out[i].replace_boxed(arr) if _is_box(out[i]) else arr
+        return jax.tree_util.tree_unflatten(treedef, out)
+
+    return leaves, write
+
+
+def is_nnx_module(target: Any) -> bool:
+    try:
+        from flax import nnx
+    except ImportError:  # pragma: no cover - flax is an optional dependency
+        return False
+    return isinstance(target, nnx.Module)
+
+
+def collect(
+    target: Any, layers: Mapping[str, LayerAxes] | None, user_mesh: Any, required: bool
+) -> tuple[list[Leaf], Writer]:
+    """The parameters of `target` and its writer; `layers` adds or overrides layer axes."""
+    layers = dict(layers or {})
+    for path, axes in layers.items():
+        if not isinstance(axes, LayerAxes):
+            raise TypeError(
+                f"`layers` maps parameter paths to jaxinit.flax.LayerAxes; got {axes!r} for "
+                f"{path!r}."
+            )
+    if is_nnx_module(target):
+        return nnx_leaves(target, layers, user_mesh, required)
+    return tree_leaves(target, layers, user_mesh, required)

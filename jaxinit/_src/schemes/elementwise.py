@@ -1,0 +1,273 @@
+"""Elementwise random initializers with fixed scale: `uniform`, `uniform_range`, `normal`,
+`truncated_normal`. Each draws in the compute dtype with jax's samplers, then the base class casts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxinit._src.core import samplers
+from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, RealNumeric
+from jaxinit._src.core.units import Unit
+from jaxinit._src.core.validation import check_less, check_real, is_traced
+
+_REAL_ONLY = "{name} samples real values only; `dtype`={dtype} is complex. {hint}"
+
+
+def _require_real(name: str, dtype: np.dtype, hint: str = "") -> None:
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        raise TypeError(_REAL_ONLY.format(name=name, dtype=dtype, hint=hint).strip())
+
+
+def _is_zero(x: Any) -> bool:
+    return not is_traced(x) and float(x) == 0.0
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Uniform(BaseInitializer):
+    r"""Uniform values on ``[0, scale)`` -- jax's ``uniform``, which is *not* symmetric.
+
+    .. math:: w \sim \mathcal{U}[0, \text{scale})
+
+    For a symmetric or any other range use :func:`uniform_range`.
+
+    Args:
+      scale: the upper bound (>= 0).
+      dtype: the default dtype (real).
+
+    Raises:
+      ValueError: for a negative or non-finite `scale`.
+
+    Examples:
+      >>> import jax, jaxinit
+      >>> w = jaxinit.uniform(10.0)(jax.random.key(0), (1000,))
+      >>> bool(w.min() >= 0), bool(w.max() < 10)
+      (True, True)
+    """
+
+    name: ClassVar[str] = "uniform"
+    scale: RealNumeric = 1e-2
+    dtype: DTypeLike | None = None
+
+    def validate(self) -> None:
+        check_real("scale", self.scale, nonnegative=True)
+
+    def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        _require_real(self.name, dtype, "Use variance_scaling(..., 'uniform') for a disk.")
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+        return samplers.uniform(key, shape, dtype) * jnp.array(self.scale, dtype)
+
+    def unit_scale(self, shape: tuple[int, ...]) -> tuple[Unit, np.float32] | None:
+        """U[0, 1) times `scale` (see `affine.unit_scale`)."""
+        return None if is_traced(self.scale) else (Unit("uniform"), np.float32(self.scale))
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class UniformRange(BaseInitializer):
+    r"""Uniform values on ``[minval, maxval)`` (Keras ``RandomUniform``, torch ``uniform_``).
+
+    .. math:: w \sim \mathcal{U}[\text{minval}, \text{maxval})
+
+    Args:
+      minval: the lower bound (inclusive).
+      maxval: the upper bound (exclusive), > `minval`.
+      dtype: the default dtype (real).
+
+    Raises:
+      ValueError: unless ``minval < maxval``, both finite.
+
+    Examples:
+      >>> import jax, jaxinit
+      >>> w = jaxinit.uniform_range(-0.05, 0.05)(jax.random.key(0), (1000,))
+      >>> bool(w.min() >= -0.05), bool(w.max() < 0.05)
+      (True, True)
+    """
+
+    name: ClassVar[str] = "uniform_range"
+    minval: RealNumeric = -0.05
+    maxval: RealNumeric = 0.05
+    dtype: DTypeLike | None = None
+
+    def validate(self) -> None:
+        check_real("minval", self.minval)
+        check_real("maxval", self.maxval)
+        check_less("minval", self.minval, "maxval", self.maxval)
+
+    def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        _require_real(self.name, dtype)
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+        return samplers.uniform(key, shape, dtype, self.minval, self.maxval)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Normal(BaseInitializer):
+    r"""Normal values with standard deviation `stddev` (and an optional `mean`).
+
+    .. math:: w \sim \mathcal{N}(\text{mean}, \text{stddev}^2)
+
+    For complex dtypes, :math:`\mathbb{E}|w - \text{mean}|^2 = \text{stddev}^2`.
+
+    Args:
+      stddev: the standard deviation (>= 0).
+      dtype: the default dtype.
+      mean: the mean (keyword-only; jax has none).
+
+    Raises:
+      ValueError: for a negative or non-finite `stddev`.
+
+    Examples:
+      >>> import jax, jaxinit
+      >>> w = jaxinit.normal(0.02)(jax.random.key(0), (512, 512))
+      >>> round(float(w.std()), 3)
+      0.02
+    """
+
+    name: ClassVar[str] = "normal"
+    stddev: RealNumeric = 1e-2
+    dtype: DTypeLike | None = None
+    _: dataclasses.KW_ONLY
+    mean: RealNumeric = 0.0
+
+    def validate(self) -> None:
+        check_real("stddev", self.stddev, nonnegative=True)
+        check_real("mean", self.mean)
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+        x = samplers.normal(key, shape, dtype) * jnp.array(self.stddev, dtype)
+        return x if _is_zero(self.mean) else x + jnp.array(self.mean, dtype)
+
+    def unit_scale(self, shape: tuple[int, ...]) -> tuple[Unit, np.float32] | None:
+        """N(0, 1) times `stddev` when the mean is 0 (see `affine.unit_scale`)."""
+        if is_traced(self.stddev) or is_traced(self.mean) or not _is_zero(self.mean):
+            return None
+        return Unit("normal"), np.float32(self.stddev)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class TruncatedNormal(BaseInitializer):
+    r"""Truncated normal values; by default exactly jax's ``truncated_normal``.
+
+    By default `stddev` is the std *before* truncation and the bounds are in units of it, so
+    values lie in ``(mean + lower*stddev, mean + upper*stddev)`` and their actual std is
+    ``stddev * c(lower, upper)`` (c(-2, 2) = 0.8796). Two options cover the other conventions:
+
+    * ``post_truncation=True``: `stddev` is the std *after* truncation (divides by c, computed
+      for any bounds).
+    * ``absolute_bounds=True``: `lower`/`upper` are values, as torch's ``trunc_normal_(a, b)``.
+
+    .. math::
+       c(a, b)^2 = 1 + \frac{a\phi(a) - b\phi(b)}{\Phi(b) - \Phi(a)}
+                 - \left(\frac{\phi(a) - \phi(b)}{\Phi(b) - \Phi(a)}\right)^2
+
+    Args:
+      stddev: the std (>= 0); pre-truncation unless `post_truncation`.
+      dtype: the default dtype (real).
+      lower: the lower bound; in stddev units unless `absolute_bounds`. May be ``-inf``.
+      upper: the upper bound (> lower); may be ``inf``.
+      mean: the mean (keyword-only).
+      post_truncation: whether `stddev` is the std after truncation (keyword-only).
+      absolute_bounds: whether the bounds are values rather than stddev units (keyword-only).
+
+    Raises:
+      ValueError: for a negative `stddev`, ``lower >= upper``, or a post-truncation std that
+        absolute bounds cannot reach (it must be below ``(upper - lower) / sqrt(12)``).
+
+    Examples:
+      >>> import jax, jaxinit
+      >>> init = jaxinit.truncated_normal(0.02, post_truncation=True)
+      >>> w = init(jax.random.key(0), (512, 512))
+      >>> round(float(w.std()), 3), bool(abs(w).max() < 2 * 0.02 / 0.8796)
+      (0.02, True)
+      >>> torch_like = jaxinit.truncated_normal(1.0, lower=-0.5, upper=0.5, absolute_bounds=True)
+      >>> bool(abs(torch_like(jax.random.key(1), (1000,))).max() < 0.5)
+      True
+
+    References:
+      Burkardt, `The truncated normal distribution
+      <https://people.sc.fsu.edu/~jburkardt/presentations/truncated_normal.pdf>`_, 2014.
+    """
+
+    name: ClassVar[str] = "truncated_normal"
+    stddev: RealNumeric = 1e-2
+    dtype: DTypeLike | None = None
+    lower: RealNumeric = -2.0
+    upper: RealNumeric = 2.0
+    _: dataclasses.KW_ONLY
+    mean: RealNumeric = 0.0
+    post_truncation: bool = False
+    absolute_bounds: bool = False
+
+    def validate(self) -> None:
+        check_real("stddev", self.stddev, nonnegative=True)
+        check_real("mean", self.mean)
+        for arg in ("lower", "upper"):
+            v = getattr(self, arg)
+            if not is_traced(v) and not (np.ndim(v) == 0 and math.isinf(float(v))):
+                check_real(arg, v)
+        check_less("lower", self.lower, "upper", self.upper)
+        for arg in ("post_truncation", "absolute_bounds"):
+            if not isinstance(getattr(self, arg), bool):
+                raise TypeError(f"`{arg}` must be True or False; got {getattr(self, arg)!r}.")
+        if self.absolute_bounds:
+            check_real("stddev", self.stddev, positive=True)
+        if self.post_truncation and self.absolute_bounds:
+            self._solve_sigma()  # raises early when unreachable or traced
+
+    def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        _require_real(self.name, dtype, "Use variance_scaling for complex truncated normals.")
+
+    def _solve_sigma(self) -> float:
+        """Pre-truncation sigma whose truncation to absolute bounds has std `stddev`."""
+        values = (self.stddev, self.mean, self.lower, self.upper)
+        if any(is_traced(v) for v in values):
+            raise ValueError(
+                "`post_truncation=True` with `absolute_bounds=True` needs concrete `stddev`, "
+                "`mean`, `lower` and `upper` (the pre-truncation std is solved on the host)."
+            )
+        target, m, lo, hi = (float(v) for v in values)
+        if target == 0.0:
+            return 0.0
+        if math.isinf(lo) or math.isinf(hi):
+            lo_s, hi_s = 0.0, target * 1e6
+        else:
+            if not target < (hi - lo) / math.sqrt(12):
+                raise ValueError(
+                    f"`stddev`={self.stddev!r} cannot be the post-truncation std within "
+                    f"({lo}, {hi}): it must be < (upper - lower)/sqrt(12) = "
+                    f"{(hi - lo) / math.sqrt(12):.6g}."
+                )
+            lo_s, hi_s = 0.0, 1.0
+            while _abs_trunc_std(hi_s, m, lo, hi) < target:
+                hi_s *= 2.0
+        for _ in range(200):  # bisection: the truncated std grows with sigma
+            mid = 0.5 * (lo_s + hi_s)
+            lo_s, hi_s = (mid, hi_s) if _abs_trunc_std(mid, m, lo, hi) < target else (lo_s, mid)
+        return 0.5 * (lo_s + hi_s)
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+        if self.absolute_bounds:
+            sigma = self._solve_sigma() if self.post_truncation else self.stddev
+            a = (self.lower - self.mean) / sigma
+            b = (self.upper - self.mean) / sigma
+            x = samplers.truncated_normal(key, a, b, shape, dtype) * jnp.array(sigma, dtype)
+        else:
+            scale = self.stddev
+            if self.post_truncation:
+                scale = scale / samplers.truncated_std(self.lower, self.upper, dtype)
+            x = samplers.truncated_normal(key, self.lower, self.upper, shape, dtype)
+            x = x * jnp.array(scale, dtype)
+        return x if _is_zero(self.mean) else x + jnp.array(self.mean, dtype)
+
+
+def _abs_trunc_std(sigma: float, mean: float, lo: float, hi: float) -> float:
+    if sigma <= 0:
+        return 0.0
+    return sigma * samplers.truncated_moments((lo - mean) / sigma, (hi - mean) / sigma)[1]

@@ -1,0 +1,424 @@
+"""Variance scaling and its named schemes (Glorot/Xavier, LeCun, He/Kaiming), plus torch's gains.
+
+Every scheme draws with variance ``scale / n`` where ``n`` is a fan chosen by `mode` (fans.py).
+The arithmetic follows jax op for op -- the variance is rounded to the compute dtype before the
+square root -- so float32 results are bit-identical to :mod:`jax.nn.initializers`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxinit._src.core import samplers
+from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.core.dtypes import real_dtype
+from jaxinit._src.core.fans import Fans, compute_fans
+from jaxinit._src.core.typing import (
+    DISTRIBUTIONS,
+    MODES,
+    NONLINEARITIES,
+    Array,
+    Axes,
+    DTypeLike,
+    KeyArray,
+    RealNumeric,
+)
+from jaxinit._src.core.units import Unit
+from jaxinit._src.core.validation import check_choice, check_real, freeze_axes, is_traced
+
+_GAINS = {
+    "linear": 1.0,
+    "conv1d": 1.0,
+    "conv2d": 1.0,
+    "conv3d": 1.0,
+    "conv_transpose1d": 1.0,
+    "conv_transpose2d": 1.0,
+    "conv_transpose3d": 1.0,
+    "sigmoid": 1.0,
+    "tanh": 5.0 / 3,
+    "relu": math.sqrt(2.0),
+    "selu": 3.0 / 4,  # torch's empirical value; use "linear" for self-normalizing nets
+}
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    r"""The recommended gain for a nonlinearity, with torch's table.
+
+    ============================  ======================================
+    nonlinearity                  gain
+    ============================  ======================================
+    linear, conv*, sigmoid        1
+    tanh                          5/3
+    relu                          :math:`\sqrt{2}`
+    leaky_relu                    :math:`\sqrt{2 / (1 + \text{slope}^2)}` (slope 0.01 by default)
+    selu                          3/4
+    ============================  ======================================
+
+    A gain ``g`` is a std multiplier: the matching ``variance_scaling`` scale is ``g**2``.
+
+    Args:
+      nonlinearity: one of the names above.
+      param: the negative slope of ``leaky_relu`` (only for it).
+
+    Returns:
+      The gain, a Python float.
+
+    Raises:
+      ValueError: for an unknown nonlinearity, or `param` given for another nonlinearity.
+      TypeError: for a non-numeric (or boolean) `param`.
+
+    Examples:
+      >>> import jaxinit
+      >>> round(jaxinit.calculate_gain("tanh"), 4), round(jaxinit.calculate_gain("relu"), 4)
+      (1.6667, 1.4142)
+      >>> round(jaxinit.calculate_gain("leaky_relu", 0.2), 4)
+      1.3868
+
+    References:
+      PyTorch, ``torch.nn.init.calculate_gain``.
+    """
+    check_choice("nonlinearity", nonlinearity, (*NONLINEARITIES,))
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else check_real("param", param)
+        return math.sqrt(2.0 / (1 + float(slope) ** 2))
+    if param is not None:
+        raise ValueError(
+            f"`param`={param!r} is only used with nonlinearity='leaky_relu'; "
+            f"got nonlinearity={nonlinearity!r}."
+        )
+    return _GAINS[nonlinearity]
+
+
+def variance_sample(
+    key: KeyArray, shape: tuple[int, ...], dtype: Any, scale: Any, n: float, distribution: str
+) -> Array:
+    """Draws with variance ``scale / n`` from `distribution`, in the compute `dtype`."""
+    rd = real_dtype(dtype)
+    variance = jnp.array(scale / n, dtype=rd)  # rounded to the dtype before sqrt, as jax does
+    complex_ = samplers.is_complex(dtype)
+    if distribution == "truncated_normal":
+        if complex_:
+            c = samplers.complex_truncated_std(2.0)
+            stddev = jnp.sqrt(variance) / jnp.array(c, rd)
+            return samplers.complex_truncated_normal(key, 2.0, shape, dtype) * stddev.astype(dtype)
+        stddev = jnp.sqrt(variance) / jnp.array(samplers.TRUNC_STD_2, dtype)
+        return samplers.truncated_normal(key, -2, 2, shape, dtype) * stddev
+    if distribution == "normal":
+        return samplers.normal(key, shape, dtype) * jnp.sqrt(variance).astype(dtype)
+    if complex_:
+        return samplers.complex_disk(key, shape, dtype) * jnp.sqrt(variance).astype(dtype)
+    return samplers.uniform(key, shape, dtype, -1) * jnp.sqrt(3 * variance)
+
+
+class VarianceScheme(BaseInitializer):
+    """Shared behaviour of variance-scaling schemes; subclasses define `scheme()`.
+
+    Subclasses have fields ``in_axis``, ``out_axis``, ``batch_axis`` and ``dtype``.
+    """
+
+    in_axis: Axes
+    out_axis: Axes
+    batch_axis: Axes
+
+    def scheme(self) -> tuple[Any, str, str]:
+        """``(scale, mode, distribution)``."""
+        raise NotImplementedError
+
+    def validate(self) -> None:
+        for arg in ("in_axis", "out_axis", "batch_axis"):
+            object.__setattr__(self, arg, freeze_axes(arg, getattr(self, arg)))
+
+    def fans(self, shape: tuple[int, ...]) -> Fans:
+        """The fans this scheme uses for `shape`."""
+        return compute_fans(shape, self.in_axis, self.out_axis, self.batch_axis)
+
+    def stddev(self, shape: tuple[int, ...]) -> float:
+        """The target standard deviation for `shape` (concrete parameters only)."""
+        scale, mode, _ = self.scheme()
+        n = self.fans(shape).denominator(mode)
+        return math.sqrt(float(scale) / n) if n else 0.0
+
+    def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.fans(shape)
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+        scale, mode, distribution = self.scheme()
+        n = self.fans(shape).denominator(mode)
+        return variance_sample(key, shape, dtype, scale, n, distribution)
+
+    def unit_scale(self, shape: tuple[int, ...]) -> tuple[Unit, np.float32] | None:
+        """A unit draw times the float32 std `variance_sample` computes (real dtypes; see
+        `affine.unit_scale`)."""
+        scale, mode, distribution = self.scheme()
+        n = self.fans(shape).denominator(mode)
+        if is_traced(scale) or not n > 0:
+            return None
+        variance = np.float32(scale / n)  # rounded before the sqrt, as in variance_sample
+        if distribution == "truncated_normal":
+            return Unit("truncated_normal"), np.sqrt(variance) / np.float32(samplers.TRUNC_STD_2)
+        if distribution == "normal":
+            return Unit("normal"), np.sqrt(variance)
+        return Unit("symmetric_uniform"), np.sqrt(np.float32(3) * variance)
+
+
+#: The fields every variance scheme ends with, in jax's positional order.
+AXES_FIELDS: tuple[tuple[str, Any, Any], ...] = (
+    ("in_axis", Axes, -2),
+    ("out_axis", Axes, -1),
+    ("batch_axis", Axes, ()),
+    ("dtype", DTypeLike | None, None),
+)
+
+
+#: The docstring lines of `AXES_FIELDS`, shared by every scheme's Args section.
+AXES_ARGS = """in_axis: axis or axes of the inputs.
+      out_axis: axis or axes of the outputs.
+      batch_axis: axes that do not count (stacked layers, experts).
+      dtype: the default dtype."""
+
+
+def scheme_class(
+    cls_name: str,
+    base: type,
+    name: str,
+    doc: str,
+    params: tuple[tuple[Any, ...], ...] = (),
+    kw_params: tuple[tuple[str, Any, Any], ...] = (),
+    module: str = __name__,
+    **class_attrs: Any,
+) -> Any:
+    """A frozen dataclass of `base` with fields `params`, then the axes and dtype (jax's order),
+    then keyword-only `kw_params`: one declaration of the fields every scheme shares."""
+    fields: list[Any] = [*params, *AXES_FIELDS]
+    fields += [(n, t, dataclasses.field(default=d, kw_only=True)) for n, t, d in kw_params]
+    namespace = {"name": name, "__doc__": doc, "__module__": module, **class_attrs}
+    return dataclasses.make_dataclass(
+        cls_name, fields, bases=(base,), namespace=namespace, frozen=True, repr=False
+    )
+
+
+class _VarianceScalingBase(VarianceScheme):
+    scale: RealNumeric
+    mode: str
+    distribution: str
+
+    def validate(self) -> None:
+        VarianceScheme.validate(self)
+        check_real("scale", self.scale, nonnegative=True)
+        check_choice("mode", self.mode, MODES)
+        check_choice("distribution", self.distribution, DISTRIBUTIONS)
+
+    def scheme(self) -> tuple[Any, str, str]:
+        return self.scale, self.mode, self.distribution
+
+
+_VARIANCE_SCALING_DOC = r"""Scales its distribution to the shape of the weight.
+
+    Samples have mean 0 and variance :math:`\text{scale} / n` (after truncation), where ``n`` is
+    fan_in, fan_out, their mean (``fan_avg``) or their geometric mean (``fan_geo_avg``); the fans
+    are :func:`compute_fans` of the shape and the axes. Distributions:
+
+    * ``truncated_normal``: :math:`\mathcal{N}` truncated at 2 std, std
+      :math:`\sqrt{\text{scale}/n} / 0.8796`. For complex dtypes the modulus is truncated, with
+      the exact constant (jax's is 1.8% off in variance).
+    * ``normal``: :math:`\mathcal{N}(0, \text{scale}/n)` (complex: :math:`E|w|^2 = \text{scale}/n`).
+    * ``uniform``: :math:`\mathcal{U}[-b, b)` with :math:`b = \sqrt{3\,\text{scale}/n}`;
+      complex: uniform on a disk with :math:`E|w|^2 = \text{scale}/n`.
+
+    Args:
+      scale: the variance multiplier (>= 0); a gain ``g`` is ``scale = g**2``.
+      mode: ``"fan_in"``, ``"fan_out"``, ``"fan_avg"`` or ``"fan_geo_avg"``.
+      distribution: ``"truncated_normal"``, ``"normal"`` or ``"uniform"``.
+      {axes}
+
+    Raises:
+      ValueError: for an unknown `mode` or `distribution` or a bad `scale` (when built), and for
+        axes out of range or a rank <= 1 shape with default axes (when called).
+
+    Examples:
+      >>> import jax, jaxinit
+      >>> init = jaxinit.variance_scaling(2.0, "fan_in", "normal")
+      >>> w = init(jax.random.key(0), (1024, 256))
+      >>> round(float(w.std() * 1024**0.5), 2)
+      1.41
+      >>> moe = jaxinit.variance_scaling(1.0, "fan_in", "normal", batch_axis=0)
+      >>> round(float(moe(jax.random.key(0), (8, 256, 512)).std() * 16), 2)
+      1.0
+    """
+
+VarianceScaling = scheme_class(
+    "VarianceScaling",
+    _VarianceScalingBase,
+    "variance_scaling",
+    _VARIANCE_SCALING_DOC.replace("{axes}", AXES_ARGS),
+    params=(("scale", RealNumeric), ("mode", str), ("distribution", str)),
+)
+
+
+class _FixedScheme(VarianceScheme):
+    """A named scheme: a `variance_scaling` specialization with its own name and repr."""
+
+    fixed: ClassVar[tuple[float, str, str]]
+
+    def scheme(self) -> tuple[Any, str, str]:
+        return self.fixed
+
+
+def _named(name: str, scale: float, mode: str, distribution: str, doc: str) -> Any:
+    cls_name = "".join(part.title() for part in name.split("_"))
+    return scheme_class(cls_name, _FixedScheme, name, doc, fixed=(scale, mode, distribution))
+
+
+_NAMED_DOC = r"""{title}: ``variance_scaling({scale}, "{mode}", "{distribution}")``.
+
+    .. math:: {math}
+
+    Args:
+      {axes}
+
+    Raises:
+      ValueError: when called, for axes out of range or a rank <= 1 shape with default axes.
+
+    Examples:
+      >>> import jax, jaxinit
+      >>> w = jaxinit.{name}()(jax.random.key(0), (1024, 512))
+      >>> round(float(w.std()), 4) == round({std}, 4)
+      True
+
+    References:
+      {ref}
+    """
+
+_GLOROT = (
+    "Glorot & Bengio, `Understanding the difficulty of training deep feedforward neural "
+    "networks <https://proceedings.mlr.press/v9/glorot10a.html>`_, 2010."
+)
+_LECUN = "LeCun, Bottou, Orr & Mueller, `Efficient BackProp`, 1998."
+_HE = (
+    "He, Zhang, Ren & Sun, `Delving Deep into Rectifiers <https://arxiv.org/abs/1502.01852>`_, "
+    "2015."
+)
+
+
+def _make(name, scale, mode, dist, title, math_, std, ref):
+    doc = _NAMED_DOC.format(
+        axes=AXES_ARGS,
+        title=title,
+        scale=scale,
+        mode=mode,
+        distribution=dist,
+        math=math_,
+        name=name,
+        std=std,
+        ref=ref,
+    )
+    return _named(name, scale, mode, dist, doc)
+
+
+GlorotUniform = _make(
+    "glorot_uniform", 1.0, "fan_avg", "uniform", "Glorot (Xavier) uniform",
+    r"w \sim \mathcal{U}[-b, b),\ b = \sqrt{6 / (\text{fan\_in} + \text{fan\_out})}",
+    "(2 / 1536) ** 0.5", _GLOROT,
+)  # fmt: skip
+GlorotNormal = _make(
+    "glorot_normal", 1.0, "fan_avg", "truncated_normal", "Glorot (Xavier) normal, truncated",
+    r"\operatorname{std}(w) = \sqrt{2 / (\text{fan\_in} + \text{fan\_out})}",
+    "(2 / 1536) ** 0.5", _GLOROT,
+)  # fmt: skip
+LecunUniform = _make(
+    "lecun_uniform", 1.0, "fan_in", "uniform", "LeCun uniform",
+    r"w \sim \mathcal{U}[-b, b),\ b = \sqrt{3 / \text{fan\_in}}", "1024 ** -0.5", _LECUN,
+)  # fmt: skip
+LecunNormal = _make(
+    "lecun_normal", 1.0, "fan_in", "truncated_normal", "LeCun normal, truncated",
+    r"\operatorname{std}(w) = \sqrt{1 / \text{fan\_in}}", "1024 ** -0.5", _LECUN,
+)  # fmt: skip
+
+
+class _HeMixin(VarianceScheme):
+    """He/Kaiming: scale 2 (ReLU), or torch's ``calculate_gain(nonlinearity, slope)**2``."""
+
+    nonlinearity: str | None
+    negative_slope: RealNumeric | None
+    distribution: ClassVar[str]
+
+    def validate(self) -> None:
+        VarianceScheme.validate(self)
+        if self.nonlinearity is not None:
+            check_choice("nonlinearity", self.nonlinearity, NONLINEARITIES)
+        if self.negative_slope is not None:
+            if self.nonlinearity != "leaky_relu":
+                raise ValueError(
+                    f"`negative_slope`={self.negative_slope!r} needs "
+                    f"nonlinearity='leaky_relu'; got nonlinearity={self.nonlinearity!r}."
+                )
+            check_real("negative_slope", self.negative_slope)
+
+    def scheme(self) -> tuple[Any, str, str]:
+        if self.nonlinearity is None:
+            return 2.0, "fan_in", self.distribution
+        # torch's kaiming_* default is a=0, so leaky_relu without a slope is ReLU's gain.
+        slope = 0.0 if self.negative_slope is None else self.negative_slope
+        param = slope if self.nonlinearity == "leaky_relu" else None
+        return calculate_gain(self.nonlinearity, param) ** 2, "fan_in", self.distribution
+
+
+_HE_DOC = r"""He (Kaiming) {kind}: ``variance_scaling(2.0, "fan_in", "{distribution}")``.
+
+    .. math:: {math}
+
+    With torch's keyword options the scale becomes ``calculate_gain(nonlinearity, slope)**2``
+    (``leaky_relu`` without a slope means slope 0, as torch's ``kaiming_*`` default ``a=0``).
+    The normal variant is truncated, as in jax (torch's ``kaiming_normal_`` is not).
+
+    Args:
+      {axes}
+      nonlinearity: optional torch nonlinearity name (keyword-only).
+      negative_slope: the leaky_relu slope (keyword-only).
+
+    Raises:
+      ValueError: for an unknown nonlinearity or a slope without ``leaky_relu``.
+
+    Examples:
+      >>> import jax, jaxinit
+      >>> w = jaxinit.{name}()(jax.random.key(0), (2048, 256))
+      >>> round(float(w.std() * 2048**0.5), 2)
+      1.41
+      >>> tanh = jaxinit.{name}(nonlinearity="tanh")
+      >>> round(float(tanh(jax.random.key(0), (2048, 256)).std() * 2048**0.5), 2)
+      1.67
+
+    References:
+      {ref}
+    """
+
+
+_HE_KW = (("nonlinearity", str | None, None), ("negative_slope", RealNumeric | None, None))
+
+
+def _he(cls_name: str, name: str, kind: str, distribution: str, math_: str) -> Any:
+    doc = _HE_DOC.format(
+        axes=AXES_ARGS, kind=kind, distribution=distribution, name=name, ref=_HE, math=math_
+    )
+    return scheme_class(cls_name, _HeMixin, name, doc, kw_params=_HE_KW, distribution=distribution)
+
+
+HeUniform = _he(
+    "HeUniform", "he_uniform", "uniform", "uniform",
+    r"w \sim \mathcal{U}[-b, b),\ b = \sqrt{6 / \text{fan\_in}}",
+)  # fmt: skip
+HeNormal = _he(
+    "HeNormal", "he_normal", "normal, truncated", "truncated_normal",
+    r"\operatorname{std}(w) = \sqrt{2 / \text{fan\_in}}",
+)  # fmt: skip
+
+
+def is_variance_scheme(init: Any) -> bool:
+    return isinstance(init, VarianceScheme) and not any(
+        is_traced(v) for v in init.params().values()
+    )
