@@ -1,4 +1,4 @@
-"""Regenerates the golden digests of DESIGN.md §7.3: ``python scripts/make_goldens.py``.
+"""Regenerates the golden digests (docs/determinism.md): ``python scripts/make_goldens.py``.
 
 Computes jaxinit's canonical case set (``jaxinit/_src/golden.py``) on CPU and writes
 ``tests/golden/cpu.json``; never edit that file by hand. ``--platform gpu`` (or ``tpu``) records

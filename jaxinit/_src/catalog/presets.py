@@ -11,8 +11,8 @@ Presets live in their own table, `PRESETS`, not in the registry's ``FACTORIES``:
 passed to ``jaxinit.get`` is looked up here. Every preset takes ``dtype=None`` (the default
 dtype; not repeated in each docstring); a few need a number the weight's shape does not carry
 (``fan_in`` for a torch bias, ``hidden_size`` for a torch RNN). This module defines the PyTorch,
-Keras, Haiku and Flax presets (and every framework's zeros and ones); presets_caffe_mxnet_tf1.py defines
-the Caffe, MXNet and TF1 ones, which `PRESETS` includes.
+Keras, Haiku and Flax presets (and every framework's zeros and ones); presets_caffe_mxnet_tf1.py
+defines the Caffe, MXNet and TF1 ones, which `PRESETS` includes.
 
 Examples:
   >>> import jax, jaxinit

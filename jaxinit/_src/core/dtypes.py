@@ -1,7 +1,7 @@
 """The dtype policy: draw and scale in float32 (float64 when asked for under x64), cast once.
 
 Sampling in a 16- or 8-bit dtype gives bf16 draws with 128 distinct values and float8 truncated
-normals that are all NaN (see REFERENCE.md b6). Every initializer here computes in a *compute
+normals that are all NaN (jax 0.10 does both). Every initializer here computes in a *compute
 dtype* -- float32, float64, complex64 or complex128 -- and casts the finished array once, so
 ``init(key, s, bfloat16) == init(key, s, float32).astype(bfloat16)`` bitwise.
 """

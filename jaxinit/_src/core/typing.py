@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal, TypeAlias, get_args
 
@@ -15,6 +16,9 @@ DTypeLike: TypeAlias = Any
 RealNumeric: TypeAlias = Any  # a Python number or a (possibly traced) JAX/NumPy scalar
 Axes: TypeAlias = int | Sequence[int]
 OutSharding: TypeAlias = NamedSharding | PartitionSpec | None
+#: One rule of `jaxinit.flax.reinit` and the recipes: a regex searched in a parameter's path and
+#: an initializer (a callable, a registered name or serialized dict, or None: keep the value).
+Rule: TypeAlias = tuple[str | re.Pattern[str], Any]
 
 Mode = Literal["fan_in", "fan_out", "fan_avg", "fan_geo_avg"]
 Distribution = Literal["truncated_normal", "normal", "uniform"]

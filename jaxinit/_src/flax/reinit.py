@@ -24,6 +24,7 @@ from jaxinit._src.core import keys
 from jaxinit._src.core import samplers as random_lib
 from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.fans import compute_fans
+from jaxinit._src.core.typing import Rule
 from jaxinit._src.core.validation import is_traced, normalize_axes
 from jaxinit._src.flax import generate as flax_generate
 from jaxinit._src.flax import targets as flax_targets
@@ -34,7 +35,6 @@ from jaxinit._src.schemes.recurrent import GatedOrthogonal
 from jaxinit._src.schemes.variance import VarianceScheme
 
 #: One rule: a regular expression (searched in the path) and an initializer; None keeps.
-Rule = tuple[str | re.Pattern[str], Any]
 
 _RULE_ERROR = (
     "`rules` must be a sequence of (pattern, initializer) pairs, the pattern a str or compiled "

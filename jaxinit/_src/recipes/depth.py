@@ -15,12 +15,11 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from jaxinit._src.core.typing import DISTRIBUTIONS
+from jaxinit._src.core.typing import DISTRIBUTIONS, Rule
 from jaxinit._src.core.validation import check_choice, check_int, check_real
 from jaxinit._src.schemes import constant, elementwise, variance
 
 #: One rule: a regular expression (searched in the parameter path) and an initializer.
-Rule = tuple[str | re.Pattern[str], Any]
 
 # -- default role patterns -------------------------------------------------------------------------
 _W = r"(?:kernel|weight|w)"  # the weight leaf: Flax `kernel`, torch-port `weight`, Haiku `w`

@@ -2,10 +2,10 @@
 
 ``jaxinit report`` builds a model (the embedded Llama-style reference, or ``--model
 module:factory``), initializes it sharded across the local devices with a scheme, and prints the
-per-parameter table, timings against Flax's own init and a mesh-independent fingerprint
-(DESIGN.md §9; the work is in the report subpackage). ``jaxinit catalogue`` prints every initializer by name,
-its aliases and the formula of its first docstring line. ``jaxinit verify`` recomputes the golden
-digests on the current backend (DESIGN.md §7.3).
+per-parameter table, timings against Flax's own init and a mesh-independent fingerprint (the
+work is in the report subpackage). ``jaxinit catalogue`` prints every initializer by name, its
+aliases and the formula of its first docstring line. ``jaxinit verify`` recomputes the golden
+digests on the current backend (docs/determinism.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Golden digests (DESIGN.md §7.3): a canonical case set, its recorded outputs, comparison tiers.
+"""Golden digests: a canonical case set, its recorded outputs, comparison tiers.
 
 The case set lives here, in the package, so ``jaxinit verify`` works from an installed wheel: every
 registered initializer, with explicit parameters, on a few small shapes, in float32, bfloat16 and
@@ -30,7 +30,7 @@ import numpy as np
 from jaxinit._src.catalog import registry
 from jaxinit._src.core.base import BaseInitializer
 
-#: The tiers, best first (DESIGN.md §7.3).
+#: The tiers, best first.
 TIERS: tuple[str, ...] = ("bitwise", "<=2ulp", "<=1e-5", "FAIL")
 MAX_ULP = 2
 ABS_TOL = 1e-5

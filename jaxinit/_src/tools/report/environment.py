@@ -1,4 +1,4 @@
-"""What ``jaxinit report`` runs on (DESIGN.md §9): its option errors, the devices and mesh, and
+"""What ``jaxinit report`` runs on: its option errors, the devices and mesh, and
 the model, loaded from ``module:factory`` and built abstractly under the mesh.
 
 The schemes are in schemes.py, the measurements in measure.py, the run and its

@@ -1,4 +1,4 @@
-"""The model report of ``jaxinit report`` (DESIGN.md §9): build, initialize, measure, describe.
+"""The model report of ``jaxinit report``: build, initialize, measure, describe.
 
 `run` builds a model abstractly under a ``("data", "model")`` mesh over the chosen devices
 (``nnx.eval_shape``), initializes it with a scheme's rules (`jaxinit.flax.reinit`, each
