@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinit._src.core import keys
+from jaxinit._src.core.paths import join_path
 from jaxinit._src.flax import layers as flax_layers
 from jaxinit._src.flax import reinit as flax_adapter
 from jaxinit._src.flax import targets as flax_targets
@@ -62,11 +63,11 @@ def _intercepting(chosen: Callable[[str, Any], bool], report: Callable[..., None
 
 def _tree_arrays(tree: Any) -> dict[str, Any]:
     """Parameter path -> array (boxes unwrapped) of a linen params pytree."""
-    flat = jax.tree_util.tree_flatten_with_path(tree, is_leaf=flax_targets._is_box)[0]
+    flat = jax.tree_util.tree_flatten_with_path(tree, is_leaf=flax_targets.is_box)[0]
     out = {}
     for kp, x in flat:
-        value = x.unbox(apply_constraint=False) if flax_targets._is_box(x) else x
-        out[flax_targets._join(tuple(flax_targets._key_name(k) for k in kp))] = value
+        value = x.unbox(apply_constraint=False) if flax_targets.is_box(x) else x
+        out[join_path(kp)] = value
     return out
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxinit._src.core import sharding as sharding_lib
+from jaxinit._src.core.paths import join_path
 from jaxinit._src.flax import layers as flax_layers
 from jaxinit._src.flax.layers import LayerAxes
 
@@ -50,18 +51,6 @@ class Leaf:
 
 
 Writer = Callable[[Mapping[str, jax.Array]], Any]
-
-
-def _join(keys: tuple[Any, ...]) -> str:
-    return "/".join(map(str, keys))
-
-
-def _key_name(entry: Any) -> Any:
-    """The bare key of a `jax.tree_util` path entry (dict key, index, attribute name)."""
-    for attr in ("key", "idx", "name"):
-        if hasattr(entry, attr):
-            return getattr(entry, attr)
-    return entry
 
 
 def _context_mesh() -> jax.sharding.Mesh | None:
@@ -125,7 +114,7 @@ def nnx_leaves(
         value = var.get_value()
         if not (hasattr(value, "shape") and hasattr(value, "dtype")):
             continue  # not an array (e.g. a Param holding None): nothing to initialize
-        path = _join(keys)
+        path = join_path(keys)
         s = _nnx_sharding(path, var, value, user_mesh, required)
         concrete = isinstance(value, jax.Array)
         layer = flax_layers.lookup(layers, path) or found.get(path)
@@ -133,7 +122,9 @@ def nnx_leaves(
 
     def write(new: Mapping[str, jax.Array]) -> Any:
         updates = [
-            (keys, var.replace(new[_join(keys)])) for keys, var in flat if _join(keys) in new
+            (keys, var.replace(new[join_path(keys)]))
+            for keys, var in flat
+            if join_path(keys) in new
         ]
         nnx.update(model, nnx.from_flat_state(updates))
         return model
@@ -142,7 +133,7 @@ def nnx_leaves(
 
 
 # -- pytrees (linen params, eval_shape outputs) ---------------------------------------------------
-def _is_box(x: Any) -> bool:
+def is_box(x: Any) -> bool:
     from flax.core import meta
 
     return isinstance(x, meta.AxisMetadata)
@@ -166,14 +157,14 @@ def tree_leaves(
     tree: Any, layers: Mapping[str, LayerAxes], user_mesh: Any, required: bool
 ) -> tuple[list[Leaf], Writer]:
     """The array leaves of a pytree (boxes unwrapped), and a writer that rebuilds it."""
-    flat, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_box)
+    flat, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_box)
     leaves, index = [], {}
     for i, (kp, x) in enumerate(flat):
-        box = x if _is_box(x) else None
+        box = x if is_box(x) else None
         value = box.unbox(apply_constraint=False) if box is not None else x
         if not (hasattr(value, "shape") and hasattr(value, "dtype")):
             continue
-        path = _join(tuple(_key_name(k) for k in kp))
+        path = join_path(kp)
         if box is not None:
             s = _box_sharding(path, box, user_mesh, required)
         else:
@@ -187,7 +178,7 @@ def tree_leaves(
         out = [x for _, x in flat]
         for path, arr in new.items():
             i = index[path]
-            out[i] = out[i].replace_boxed(arr) if _is_box(out[i]) else arr
+            out[i] = out[i].replace_boxed(arr) if is_box(out[i]) else arr
         return jax.tree_util.tree_unflatten(treedef, out)
 
     return leaves, write
