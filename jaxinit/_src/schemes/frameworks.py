@@ -29,7 +29,7 @@ from jaxinit._src.schemes.elementwise import Normal
 from jaxinit._src.schemes.variance import AXES_ARGS, VarianceScheme, scheme_class
 
 _MXNET_MODES = {"avg": "fan_avg", "in": "fan_in", "out": "fan_out"}
-_CAFFE_NORMS = {"fan_in": "fan_in", "fan_out": "fan_out", "average": "fan_avg"}
+CAFFE_NORMS = {"fan_in": "fan_in", "fan_out": "fan_out", "average": "fan_avg"}
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -169,11 +169,11 @@ class _CaffeVariance(VarianceScheme):
 
     def validate(self) -> None:
         VarianceScheme.validate(self)
-        check_choice("variance_norm", self.variance_norm, _CAFFE_NORMS)
+        check_choice("variance_norm", self.variance_norm, CAFFE_NORMS)
 
     def scheme(self) -> tuple[Any, str, str]:
         scale, distribution = self.caffe_scheme
-        return scale, _CAFFE_NORMS[self.variance_norm], distribution
+        return scale, CAFFE_NORMS[self.variance_norm], distribution
 
 
 _CAFFE_PARAMS = (("variance_norm", str, "fan_in"),)
