@@ -1,6 +1,6 @@
 """Orthogonal and delta-orthogonal initializers: Haar-distributed (semi-)orthogonal matrices.
 
-The QR factorization always runs in float32/float64 (complex64/128), whatever the output dtype.
+Built from Householder reflections, not QR (docs/orthogonal.md), in float32/64 or complex64/128.
 """
 
 from __future__ import annotations
