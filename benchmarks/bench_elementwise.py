@@ -4,7 +4,7 @@
 jitted: the floor jaxinit is held to. "jax" is the ``jax.nn.initializers`` equivalent, jitted;
 "torch" the ``torch.nn.init`` equivalent on a fresh ``torch.empty`` (CPU). jaxinit is timed as
 users call it (eager: its own cached jit) and inside a user's ``jax.jit``.
-Target (DESIGN §10): jaxinit/raw <= 1.05; on a GPU, >= 70% of HBM write bandwidth.
+Target (docs/design.md): jaxinit/raw <= 1.05; on a GPU, >= 70% of HBM write bandwidth.
 
     python -m benchmarks.bench_elementwise                     # 4096^2, float32 and bfloat16
     python -m benchmarks.bench_elementwise --size 16384        # e.g. on a GPU

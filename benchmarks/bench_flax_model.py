@@ -15,7 +15,7 @@ each does the same work in timed steps: for flax ``.lower()``, ``.compile()`` an
 jaxinit ``nnx.eval_shape``, the per-parameter decisions, ``.lower()``, ``.compile()`` and the
 call plus the write-back, through jaxinit's private ``prepare`` and ``flax_generate.program``
 (``reinit`` itself exposes no lowering hook). Its result is checked bit for bit against
-``reinit``'s. Target (the issue), 24 layers, d=512, vocab 32000, on the 2-core CPU:
+``reinit``'s. Target (docs/design.md), 24 layers, d=512, vocab 32000, on the 2-core CPU:
 jaxinit <= 0.3x flax.
 
     python -m benchmarks.bench_flax_model                          # 24 layers, d=512
@@ -50,7 +50,7 @@ try:  # only for the staged jaxinit run; the headline numbers use the public `re
 except ImportError:  # pragma: no cover - internals moved
     _adapter = _generate = None  # type: ignore[assignment]
 
-#: (layers, d, vocab): the issue's model, and the --quick one.
+#: (layers, d, vocab): the model of the target (docs/design.md), and the --quick one.
 FULL = (24, 512, 32000)
 QUICK = (2, 128, 1000)
 #: A tiny model run once per contender before timing: process-wide one-time costs (backend
@@ -280,7 +280,7 @@ def run(cfg: tuple[int, int, int], repeats: int) -> list[h.Section]:
         f"constructor). Checks: shapes and dtypes match flax's: {h.fmt(same_shapes)}; staged "
         f"jaxinit bits == `reinit`'s: {h.fmt(same_bits)}.\n\n"
     )
-    body += f"Target (the issue): {check}\n"
+    body += f"Target (docs/design.md): {check}\n"
     sections = [h.Section(f"NNX transformer init end to end, {desc} ({jax.default_backend()})",
                           body)]  # fmt: skip
     note = (

@@ -1,7 +1,7 @@
 """Orthogonal nxn float32: jaxinit vs jax.nn.initializers (jitted) vs torch.nn.init.orthogonal_.
 
 Also measures how orthogonal each result is, max|Q^T Q - I|, computed in float64.
-Target (DESIGN §10), 4096^2 f32 CPU: jaxinit <= 0.5x jax, <= 0.75x torch, error <= 1e-5.
+Target (docs/design.md), 4096^2 f32 CPU: jaxinit <= 0.5x jax, <= 0.75x torch, error <= 1e-5.
 
     python -m benchmarks.bench_orthogonal                 # 512 1024 2048 4096
     python -m benchmarks.bench_orthogonal --sizes 8192    # e.g. on a GPU
@@ -99,7 +99,7 @@ def run(sizes, repeats: int | None) -> list[h.Section]:
         "run. err = max|Q^T Q-I| in float64. jax is `jax.jit(jax.nn.initializers.orthogonal())`; "
         "torch is `orthogonal_(torch.empty(n, n))` (CPU, default threads).\n\n"
     )
-    body += "Targets (DESIGN §10): " + "; ".join(checks) + "\n"
+    body += "Targets (docs/design.md): " + "; ".join(checks) + "\n"
     return [h.Section(f"orthogonal nxn float32 ({jax.default_backend()})", body)]
 
 

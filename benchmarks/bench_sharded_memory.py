@@ -2,7 +2,7 @@
 
 For each initializer, output sharding and way of asking for it, the compiled program's
 ``memory_analysis().temp_size_in_bytes`` (per device) is divided by the bytes of one output
-shard. Target (DESIGN §6): <= 4x for every initializer; jax's orthogonal under
+shard. Target (docs/design.md): <= 4x for every initializer; jax's orthogonal under
 ``jax.jit(init, out_shardings=...)`` is ~32x (it builds the global matrix on every device).
 
 Ways of asking ("methods"):

@@ -168,7 +168,7 @@ def test_initializer_call_with_axis_out_of_range_names_the_argument(arg):
 # -- einsum_axes --------------------------------------------------------------------------------
 
 EINSUM_EXAMPLES = [
-    ("bd,dhk->bhk", (0,), (1, 2), ()),  # DESIGN.md section 5
+    ("bd,dhk->bhk", (0,), (1, 2), ()),  # the example of docs/design.md, "Fans"
     ("ebd,edf->ebf", (1,), (2,), (0,)),  # experts: e is a batch axis of the kernel
     ("...d,dk->...k", (0,), (1,), ()),
     ("...hd,hdk->...k", (0, 1), (2,), ()),

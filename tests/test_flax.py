@@ -1,4 +1,4 @@
-"""The Flax adapter (DESIGN.md §8): jaxinit initializers inside linen and NNX layers, and
+"""The Flax adapter (docs/design.md): jaxinit initializers inside linen and NNX layers, and
 `jaxinit.flax.reinit`/`plan` -- rules, path-keyed keys, layer-aware fans, sharding at birth,
 grouped generation, fused recurrent kernels. Runs on the 8 simulated CPU devices.
 """
@@ -108,7 +108,7 @@ def test_nnx_layers_take_jaxinit_initializers(name, dtype):
 
 
 def test_bfloat16_orthogonal_kernel_is_the_float32_draw_rounded():
-    """QR runs in float32 whatever `param_dtype` is: the bf16 kernel is the f32 one, rounded."""
+    """Orthogonal is built in f32 for any `param_dtype`: the bf16 kernel is the f32 one, rounded."""
     init = jaxinit.orthogonal()
     layer = nnx.Linear(64, 64, kernel_init=init, param_dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
     key = nnx.Rngs(0).params()  # the key Linear drew its kernel with

@@ -1,4 +1,4 @@
-"""LSUV (REFERENCE.md §10): `jaxinit.flax.lsuv` (NNX, in place) and `lsuv_linen` (functional).
+"""LSUV (docs/design.md): `jaxinit.flax.lsuv` (NNX, in place) and `lsuv_linen` (functional).
 
 Every check of the post-condition recomputes each layer's output std independently of the
 capture mechanism under test: NNX models by calling their layers one by one, linen ones through
@@ -28,7 +28,7 @@ FP_SLACK = 1e-5
 #: A tight `tol` for checks of precision: without a bias one rescaling is exact,
 #: std(c W x) = c std(W x), up to float32 rounding (relative ~1e-6), so LSUV meets it in one step.
 TIGHT = 1e-3
-#: Orthogonality of a float32 kernel after one scalar rescaling: f32 QR error ~1e-6.
+#: Orthogonality of a float32 kernel after one scalar rescaling: f32 construction error ~1e-6.
 ORTHO_TOL = 1e-5
 
 

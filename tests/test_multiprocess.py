@@ -186,7 +186,7 @@ def test_shards_equal_single_process(cluster, leaf, mode, record_property):
     if orthogonal:
         record_property("max_abs_difference", worst)  # 0.0 when bitwise (the aim)
         assert worst <= ORTHOGONAL_ATOL, f"{mode}/{leaf}: max abs difference {worst:.3g}"
-        # Batch axes only: the determinism contract (DESIGN §7, tier 1) requires bitwise.
+        # Batch axes only: the determinism contract (docs/determinism.md, tier 1) requires bitwise.
         spec = next(c[5] for c in worker.cases() if c[0] == leaf)
         if all(p is None for p in tuple(spec)[-2:]):
             assert worst == 0.0, f"{mode}/{leaf}: sharded on batch axes only, must be bitwise"

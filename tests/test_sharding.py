@@ -1,4 +1,4 @@
-"""Sharding and determinism tier 1 on 8 simulated CPU devices (DESIGN.md §6, §7.1).
+"""Sharding and determinism tier 1 on 8 simulated CPU devices (docs/design.md, "Sharding").
 
 Every initializer of the registry, on meshes (8,), (4, 2) and (2, 4) with specs over either or
 both matrix axes: the result has the requested sharding (never silently replicated) and the same

@@ -37,7 +37,7 @@ FANS = {DENSE: (512, 2048), CONV: (1152, 4608), STACKED: (256, 1024)}
 MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 
-# torch.nn.init.calculate_gain's table (REFERENCE b10); leaky_relu: sqrt(2 / (1 + slope^2)).
+# torch.nn.init.calculate_gain's table (docs/design.md, "Gains"); leaky_relu: sqrt(2/(1+s^2)).
 TORCH_GAIN = {
     "linear": 1.0,
     "conv2d": 1.0,
