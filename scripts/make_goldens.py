@@ -1,8 +1,9 @@
 """Regenerates the golden digests (docs/determinism.md): ``python scripts/make_goldens.py``.
 
-Computes jaxinit's canonical case set (``jaxinit/_src/golden.py``) on CPU and writes
-``tests/golden/cpu.json``; never edit that file by hand. ``--platform gpu`` (or ``tpu``) records
-the same cases on an accelerator into ``tests/golden/<platform>.json``. Check a file with
+Computes jaxinit's canonical case set (``jaxinit/_src/tools/golden_cases.py``) on CPU and
+writes ``jaxinit/_src/tools/goldens/cpu.json``, package data that ships in the wheel (``jaxinit
+verify`` reads it); never edit that file by hand. ``--platform gpu`` (or ``tpu``) records the same
+cases on an accelerator into ``jaxinit/_src/tools/goldens/<platform>.json``. Check a file with
 ``python -m jaxinit verify --goldens PATH``.
 """
 
@@ -20,7 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--platform", default="cpu", help="JAX platform to record on (cpu)")
-    parser.add_argument("--out", type=Path, help="default: tests/golden/<platform>.json")
+    parser.add_argument(
+        "--out", type=Path, help="default: jaxinit/_src/tools/goldens/<platform>.json"
+    )
     args = parser.parse_args(argv)
     # Must be set before JAX initializes a backend.
     os.environ["JAX_PLATFORMS"] = args.platform
@@ -28,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))  # the checkout's jaxinit, even when not installed
     from jaxinit._src.tools import golden
 
-    out = args.out or ROOT / "tests" / "golden" / f"{args.platform}.json"
+    goldens = ROOT.joinpath(*golden.PACKAGE.split("."), golden.GOLDENS_DIR)
+    out = args.out or goldens / f"{args.platform}.json"
     start = time.perf_counter()
     doc = golden.generate()
     golden.write(doc, out)

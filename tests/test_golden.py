@@ -1,4 +1,4 @@
-"""Golden digests and ``jaxinit verify`` (DESIGN.md §7.3)."""
+"""Golden digests and ``jaxinit verify`` (docs/determinism.md, tier 3)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import contextlib
 import copy
 import io
 import json
+import os
+import site
+import subprocess
 import sys
+import venv
 from pathlib import Path
 
 import jax
@@ -16,9 +20,10 @@ import numpy as np
 import pytest
 
 from jaxinit._src.catalog import registry
-from jaxinit._src.tools import cli, golden
+from jaxinit._src.tools import cli, golden, golden_cases
 
-GOLDENS = Path(__file__).parent / "golden" / "cpu.json"
+ROOT = Path(__file__).resolve().parent.parent
+GOLDENS = golden.packaged("cpu")
 BF16 = jnp.dtype("bfloat16")
 
 
@@ -75,22 +80,22 @@ def add(v, delta) -> None:
 
 # -- the case set --------------------------------------------------------------------------------
 def test_every_registered_initializer_has_a_case():
-    assert {v.factory for v in golden.VARIANTS} == set(registry.FACTORIES)
+    assert {v.factory for v in golden_cases.VARIANTS} == set(registry.FACTORIES)
 
 
 def test_case_set_size_ids_and_stable_seeds():
-    cases = golden.canonical_cases()
+    cases = golden_cases.canonical_cases()
     assert 100 <= len(cases) <= 400
     assert len({c.id for c in cases}) == len(cases)
     assert {c.dtype for c in cases} == {"float32", "bfloat16", "complex64"}
     # sha256-derived: the same in every process and Python version (pinned).
-    assert golden.case_seed("he_normal/16x24/float32") == 1457760913
-    assert golden.case_seed("zeros/3x3x4x8/bfloat16") == 1542034574
+    assert golden_cases.case_seed("he_normal/16x24/float32") == 1457760913
+    assert golden_cases.case_seed("zeros/3x3x4x8/bfloat16") == 1542034574
     for c in cases:
-        assert c.family in golden.FAMILIES
+        assert c.family in golden_cases.FAMILIES
 
 
-@pytest.mark.parametrize("variant", golden.VARIANTS, ids=lambda v: v.name)
+@pytest.mark.parametrize("variant", golden_cases.VARIANTS, ids=lambda v: v.name)
 def test_variants_serialize_round_trip(variant):
     init = variant.build()
     assert registry.get(json.loads(json.dumps(registry.serialize(init)))) == init
@@ -99,7 +104,7 @@ def test_variants_serialize_round_trip(variant):
 def test_golden_file_is_current(doc):
     """The file holds exactly the canonical cases; if not, rerun scripts/make_goldens.py."""
     assert golden.missing(doc) == []
-    cases = {c.id: c for c in golden.canonical_cases()}
+    cases = {c.id: c for c in golden_cases.canonical_cases()}
     assert [rec["id"] for rec in doc["cases"]] == sorted(cases)
     for rec in doc["cases"]:
         case = cases[rec["id"]]
@@ -109,7 +114,7 @@ def test_golden_file_is_current(doc):
             case.dtype,
             case.seed,
         )
-        assert rec["expected"] == golden.FAMILIES[rec["family"]].expected
+        assert rec["expected"] == golden_cases.FAMILIES[rec["family"]].expected
 
 
 def test_golden_records_are_self_consistent(doc):
@@ -226,11 +231,70 @@ def test_verify_broken_case_fails_alone(doc, tmp_path):
     assert "no_such_initializer" in stdout and "bitwise" in stdout
 
 
+def test_default_goldens_ship_in_the_package(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not read from the current directory
+    path = golden.resolve_path(None)
+    assert path == GOLDENS and path.is_file()
+    assert Path(str(path)).is_relative_to(Path(golden.__file__).parent / "goldens")
+    assert golden.load(path)["meta"]["backend"] == "cpu"
+
+
 def test_verify_without_goldens_says_where_to_point(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    rc, _, stderr = run_verify("--goldens", "no/such/cpu.json")
+    assert rc == 2
+    assert "no/such/cpu.json" in stderr and "--goldens" in stderr
+    # An installation that lost its package data says so (the wheel ships it).
+    monkeypatch.setattr(golden, "packaged", lambda backend="cpu": tmp_path / "absent.json")
     rc, _, stderr = run_verify()
     assert rc == 2
-    assert "tests/golden/cpu.json" in stderr and "--goldens" in stderr
+    assert "absent.json" in stderr and "reinstall jaxinit" in stderr and "--goldens" in stderr
+
+
+def _run(*cmd: str | Path, **kwargs) -> str:
+    """Runs a command that must succeed; its stdout."""
+    done = subprocess.run(
+        [str(c) for c in cmd], check=True, capture_output=True, text=True, **kwargs
+    )
+    return done.stdout.strip()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the goldens are recorded on CPU")
+def test_installed_wheel_verifies_outside_the_source_tree(tmp_path):
+    """`jaxinit verify` from a wheel installed without the checkout: the goldens ship in it."""
+    pip = (sys.executable, "-m", "pip")
+    # The wheel of this source tree, built offline with the installed hatchling (test extras).
+    dist = tmp_path / "dist"
+    _run(*pip, "wheel", "--no-build-isolation", "--no-deps", "--no-index", "-w", dist, ROOT)
+    (wheel,) = dist.glob("jaxinit-*.whl")
+    env_dir = (tmp_path / "venv").resolve()
+    venv.create(env_dir, with_pip=False)
+    python = env_dir / "bin" / "python"
+    # Installed while the new environment sees nothing else: pip finds no other jaxinit.
+    _run(*pip, "--python", python, "install", "--no-deps", "--no-index", wheel)
+    # jax, numpy, rich from this environment's site-packages, as plain path lines: the .pth
+    # files there (the editable install of the checkout) are not processed.
+    purelib = Path(_run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"))
+    (purelib / "_test_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    where = Path(_run(python, "-c", "import jaxinit; print(jaxinit.__file__)", cwd=work, env=env))
+    assert where.resolve().is_relative_to(purelib.resolve())
+    assert not where.resolve().is_relative_to(ROOT)
+    out = tmp_path / "report.json"
+    verify = subprocess.run(
+        [env_dir / "bin" / "jaxinit", "verify", "--json", out],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["ok"] and report["missing"] == []
+    assert Path(report["goldens"]).resolve().is_relative_to(where.resolve().parent)
 
 
 def test_verify_rejects_other_formats(tmp_path):

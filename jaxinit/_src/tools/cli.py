@@ -24,6 +24,8 @@ from jaxinit._src.catalog import registry
 from jaxinit._src.tools import golden
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     from jaxinit._src.tools.report import report as report_lib
 
 
@@ -284,7 +286,7 @@ def _fmt_abs(r: golden.Result) -> str:
     return "" if r.comparison.max_abs is None else f"{r.comparison.max_abs:.2e}"
 
 
-def _header(path: Path, meta: dict[str, Any], env: dict[str, Any], n: int) -> str:
+def _header(path: Traversable, meta: dict[str, Any], env: dict[str, Any], n: int) -> str:
     return (
         f"jaxinit verify: {n} cases from {path}\n"
         f"  recorded on {meta.get('backend')} ({meta.get('device_kind')}), jax {meta.get('jax')}, "
@@ -437,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify.add_argument(
         "--goldens",
         metavar="PATH",
-        help="golden file (default: tests/golden/cpu.json in the current directory)",
+        help="golden file (default: the CPU goldens shipped in the package)",
     )
     verify.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     verify.set_defaults(run=_verify)

@@ -1,11 +1,11 @@
-"""Golden digests: a canonical case set, its recorded outputs, comparison tiers.
+"""Golden digests: recorded outputs of the canonical cases, comparison tiers, ``jaxinit verify``.
 
-The case set lives here, in the package, so ``jaxinit verify`` works from an installed wheel: every
-registered initializer, with explicit parameters, on a few small shapes, in float32, bfloat16 and
-(where supported) complex64, each with a fixed key derived from a SHA-256 of its id. A golden file
-(``tests/golden/cpu.json``, written by ``scripts/make_goldens.py``) stores per case the
-serialized initializer, the SHA-256 and the raw bytes of the output; `verify` recomputes every
-case on the current backend and puts each in a tier: ``bitwise``, ``<=2ulp``, ``<=1e-5``, ``FAIL``.
+The golden files ship inside the package (``jaxinit/_src/tools/goldens/<platform>.json``, read
+with `importlib.resources`), so ``jaxinit verify`` works from an installed wheel, in any
+directory. A file is written by ``scripts/make_goldens.py`` and never edited by hand: per case
+(`jaxinit._src.tools.golden_cases`) it stores the serialized initializer, the SHA-256 and the
+raw bytes of the output. `verify` recomputes every case on the current backend and puts each in a
+tier: ``bitwise``, ``<=2ulp``, ``<=1e-5``, ``FAIL`` (docs/determinism.md).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import os
 import platform
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +31,7 @@ import numpy as np
 
 from jaxinit._src.catalog import registry
 from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.tools.golden_cases import FAMILIES, Case, canonical_cases
 
 #: The tiers, best first.
 TIERS: tuple[str, ...] = ("bitwise", "<=2ulp", "<=1e-5", "FAIL")
@@ -38,7 +41,11 @@ ABS_TOL = 1e-5
 FORMAT = 1
 #: Pinned, not jax's configurable default: goldens must not depend on `jax_default_prng_impl`.
 KEY_IMPL = "threefry2x32"
-DEFAULT_PATH = Path("tests/golden/cpu.json")
+#: The golden files are package data: ``<PACKAGE>/<GOLDENS_DIR>/<platform>.json``.
+PACKAGE = "jaxinit._src.tools"
+GOLDENS_DIR = "goldens"
+#: `verify` compares against the CPU recording on every backend (its tiers say how close).
+DEFAULT_PLATFORM = "cpu"
 REGENERATE = "python scripts/make_goldens.py"
 #: Cases are computed in a few threads: compilation dominates and runs without the GIL.
 WORKERS = 4
@@ -46,235 +53,17 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _NO_GOLDENS = (
-    "No golden file at {path} (relative to the current directory {cwd}). The goldens live in "
-    "jaxinit's source tree, not in the installed package: run from a checkout of the repository, "
-    "or pass `--goldens PATH/TO/tests/golden/cpu.json`."
+    "No golden file at {path} (the current directory is {cwd}). Without `--goldens`, jaxinit "
+    "verify uses the golden file shipped in the package."
+)
+_NOT_SHIPPED = (
+    "This jaxinit installation lacks its golden file {path}: reinstall jaxinit (its wheel ships "
+    "the goldens), or pass `--goldens PATH` to a golden file."
 )
 _BAD_FORMAT = (
     "{path} is not a jaxinit golden file of format {format} (got format {got!r}); regenerate it "
     "with `{regenerate}`."
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class Family:
-    """What an initializer family can promise across backends, and why."""
-
-    expected: str
-    note: str
-
-
-FAMILIES: dict[str, Family] = {
-    "constant": Family("bitwise", "no randomness; exact integer and float arithmetic"),
-    "uniform": Family(
-        "bitwise",
-        "threefry bits -> [0, 1) by the exponent trick, then an exact or once-rounded scale",
-    ),
-    "normal": Family(
-        "<=2ulp",
-        "aim bitwise; the erf_inv/erf polynomial after the bits may be FMA-contracted differently "
-        "per backend",
-    ),
-    "reduction": Family(
-        "<=1e-5",
-        "divided by a per-unit sum: the backend's reduction and division set the last bits",
-    ),
-    "complex": Family(
-        "<=1e-5", "radius and angle go through the backend's own exp, log, sin and cos"
-    ),
-    "orthogonal": Family(
-        "<=1e-5", "QR is the backend's linear algebra: a tolerance tier across backends (§7)"
-    ),
-}
-
-DENSE = (16, 24)
-CONV = (3, 3, 4, 8)
-STACKED = (4, 8, 16)
-#: Where the rank matters (fans, batch axes, matrix axes): a stacked shape too.
-GENERAL = (DENSE, CONV, STACKED)
-#: Elementwise draws are shape-agnostic (drawn flat); two shapes keep the set quick to compile.
-FLAT = (DENSE, CONV)
-#: One-line specializations of a scheme covered above on every shape: the dense shape is enough.
-ONE = (DENSE,)
-CONV_ONLY = (CONV, (3, 4, 8))
-REAL_DTYPES = ("float32", "bfloat16")
-COMPLEX_DTYPE = "complex64"
-
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """One initializer with explicit parameters, the shapes it is checked on, its family."""
-
-    name: str
-    factory: str
-    params: Mapping[str, Any]
-    family: str
-    shapes: tuple[tuple[int, ...], ...]
-    complex_ok: bool
-
-    def build(self) -> BaseInitializer:
-        return registry.get(self.factory, **self.params)
-
-
-def _v(
-    name: str,
-    family: str,
-    shapes: tuple[tuple[int, ...], ...] = FLAT,
-    *,
-    factory: str | None = None,
-    complex_ok: bool = False,
-    **params: Any,
-) -> Variant:
-    return Variant(name, factory or name, params, family, shapes, complex_ok)
-
-
-VS = "variance_scaling"
-#: Every registered initializer at least once (a test checks it), with explicit parameters.
-VARIANTS: tuple[Variant, ...] = (
-    _v("zeros", "constant", GENERAL, complex_ok=True),
-    _v("ones", "constant", GENERAL, complex_ok=True),
-    _v("constant", "constant", GENERAL, value=0.5, complex_ok=True),
-    _v("uniform", "uniform", scale=0.1),
-    _v("uniform_range", "uniform", minval=-0.2, maxval=0.3),
-    _v("normal", "normal", stddev=0.02, complex_ok=True),
-    _v("normal_mean", "normal", factory="normal", stddev=0.5, mean=1.0),
-    _v("truncated_normal", "normal", stddev=0.5),
-    _v("truncated_normal_post", "normal", factory="truncated_normal", post_truncation=True),
-    _v(
-        "truncated_normal_abs",
-        "normal",
-        factory="truncated_normal",
-        stddev=0.5,
-        lower=-0.3,
-        upper=0.6,
-        absolute_bounds=True,
-    ),
-    _v(
-        "vs_truncated_normal",
-        "normal",
-        GENERAL,
-        factory=VS,
-        scale=0.5,
-        mode="fan_avg",
-        distribution="truncated_normal",
-        complex_ok=True,
-    ),
-    _v(
-        "vs_normal",
-        "normal",
-        GENERAL,
-        factory=VS,
-        scale=2.0,
-        mode="fan_in",
-        distribution="normal",
-        complex_ok=True,
-    ),
-    _v(
-        "vs_uniform",
-        "uniform",
-        GENERAL,
-        factory=VS,
-        scale=1.0,
-        mode="fan_out",
-        distribution="uniform",
-        complex_ok=True,
-    ),
-    _v(
-        "vs_geo_normal",
-        "normal",
-        ONE,
-        factory=VS,
-        scale=1.0,
-        mode="fan_geo_avg",
-        distribution="normal",
-    ),
-    _v("glorot_uniform", "uniform", ONE, complex_ok=True),
-    _v("glorot_normal", "normal", ONE, complex_ok=True),
-    _v("lecun_uniform", "uniform", ONE, complex_ok=True),
-    _v("lecun_normal", "normal", ONE, complex_ok=True),
-    _v("he_uniform", "uniform", ONE, complex_ok=True),
-    _v("he_normal", "normal", ONE, complex_ok=True),
-    _v(
-        "he_normal_leaky",
-        "normal",
-        ONE,
-        factory="he_normal",
-        nonlinearity="leaky_relu",
-        negative_slope=0.2,
-    ),
-    _v("he_normal_batch", "normal", (STACKED, (2, 3, 4, 8)), factory="he_normal", batch_axis=0),
-    _v("orthogonal", "orthogonal", GENERAL, complex_ok=True),
-    _v("gated_orthogonal", "orthogonal", GENERAL, gates=2),
-    _v("lstm_forget_bias", "constant", GENERAL),
-    _v("orthogonal_col0", "orthogonal", factory="orthogonal", scale=2.0, column_axis=0),
-    _v("delta_orthogonal", "orthogonal", CONV_ONLY, complex_ok=True),
-    _v("uniform_unit_scaling", "uniform", factor=1.43),
-    _v("mxnet_xavier", "uniform", ONE),
-    _v(
-        "mxnet_xavier_gaussian",
-        "normal",
-        ONE,
-        factory="mxnet_xavier",
-        rnd_type="gaussian",
-        factor_type="in",
-        magnitude=2.0,
-    ),
-    _v("msra_prelu", "normal", ONE),
-    _v("caffe_xavier", "uniform", ONE, variance_norm="average"),
-    _v("caffe_msra", "normal", ONE, variance_norm="fan_out"),
-    _v("caffe_gaussian", "normal", ONE, std=0.01, sparse=3),
-    _v("identity", "constant", GENERAL, scale=2.0, complex_ok=True),
-    _v("dirac", "constant", CONV_ONLY, groups=2),
-    _v("bilinear", "constant", CONV_ONLY),
-    _v("positive_unitball", "reduction"),
-    _v("sparse", "normal", sparsity=0.5),
-    _v("sparse_k", "normal", ONE, factory="sparse", sparsity=None, stddev=1.0, nonzeros=2),
-)
-
-
-def case_id(variant: str, shape: tuple[int, ...], dtype: str) -> str:
-    return f"{variant}/{'x'.join(map(str, shape))}/{dtype}"
-
-
-def case_seed(cid: str) -> int:
-    """A seed from the case id, stable across processes and Python versions (not `hash`)."""
-    return int.from_bytes(hashlib.sha256(cid.encode()).digest()[:4], "little") & 0x7FFFFFFF
-
-
-def family_of(variant: Variant, dtype: str) -> str:
-    """Complex outputs of random initializers go through transcendental functions."""
-    if dtype == COMPLEX_DTYPE and variant.family not in ("constant", "orthogonal"):
-        return "complex"
-    return variant.family
-
-
-@dataclasses.dataclass(frozen=True)
-class Case:
-    """One canonical case: an initializer, a shape, a dtype and the key derived from the id."""
-
-    id: str
-    variant: str
-    init: BaseInitializer
-    shape: tuple[int, ...]
-    dtype: str
-    family: str
-
-    @property
-    def seed(self) -> int:
-        return case_seed(self.id)
-
-
-def canonical_cases() -> list[Case]:
-    """The canonical case set, sorted by id."""
-    cases = []
-    for v in VARIANTS:
-        init = v.build()
-        dtypes = (*REAL_DTYPES, COMPLEX_DTYPE) if v.complex_ok else REAL_DTYPES
-        for shape in v.shapes:
-            for dt in dtypes:
-                cid = case_id(v.name, shape, dt)
-                cases.append(Case(cid, v.name, init, shape, dt, family_of(v, dt)))
-    return sorted(cases, key=lambda c: c.id)
 
 
 def compute(init: BaseInitializer, shape: Iterable[int], dtype: str, seed: int) -> np.ndarray:
@@ -393,17 +182,28 @@ def write(doc: Mapping[str, Any], path: str | Path) -> None:
     path.write_text(text + "\n")
 
 
-def resolve_path(path: str | Path | None) -> Path:
-    """`path`, or the default ``tests/golden/cpu.json`` of the current directory if present."""
-    p = Path(path) if path is not None else DEFAULT_PATH
+def packaged(backend: str = DEFAULT_PLATFORM) -> Traversable:
+    """The golden file of a backend in the installed package (only ``cpu`` ships by default)."""
+    return resources.files(PACKAGE) / GOLDENS_DIR / f"{backend}.json"
+
+
+def resolve_path(path: str | os.PathLike[str] | None) -> Traversable:
+    """`path`, or the package's CPU goldens if `path` is None; raises if it is not a file."""
+    if path is None:
+        shipped = packaged()
+        if not shipped.is_file():
+            raise FileNotFoundError(_NOT_SHIPPED.format(path=shipped))
+        return shipped
+    p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(_NO_GOLDENS.format(path=p, cwd=Path.cwd()))
     return p
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """Reads a golden document, refusing other formats."""
-    doc = json.loads(Path(path).read_text())
+def load(path: str | os.PathLike[str] | Traversable) -> dict[str, Any]:
+    """Reads a golden document (a file path or a package resource), refusing other formats."""
+    source = Path(path) if isinstance(path, str | os.PathLike) else path
+    doc = json.loads(source.read_text(encoding="utf-8"))
     got = doc.get("meta", {}).get("format") if isinstance(doc, dict) else None
     if got != FORMAT or not isinstance(doc.get("cases"), list):
         raise ValueError(
