@@ -8,9 +8,10 @@ once, computes fans by one rule, and honours ``out_sharding``.
 from jax.nn.initializers import Initializer as Initializer
 
 from jaxinit import recipes as recipes
-from jaxinit._src.catalog.presets import names as preset_names
 from jaxinit._src.catalog.registry import get as get
-from jaxinit._src.catalog.registry import names as registry_names
+from jaxinit._src.catalog.registry import names as names
+from jaxinit._src.catalog.registry import preset_names as preset_names
+from jaxinit._src.catalog.registry import registry_names as registry_names
 from jaxinit._src.catalog.registry import serialize as serialize
 from jaxinit._src.core.base import BaseInitializer as BaseInitializer
 from jaxinit._src.core.config import config as config
@@ -86,6 +87,7 @@ __all__ = [
     "lstm_forget_bias",
     "msra_prelu",
     "mxnet_xavier",
+    "names",
     "normal",
     "ones",
     "ones_init",

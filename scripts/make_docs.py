@@ -20,8 +20,8 @@ The output depends only on the docstrings, signatures and README headings: names
 memory addresses are stripped and no absolute path is written.
 
 The one private access: the factory documenting each preset name is found with
-``jaxinit._src.catalog.presets.lookup`` (``jaxinit.get(name)`` returns the built initializer, whose
-docstring is its scheme's, and there is no public way to reach the factory).
+``jaxinit._src.catalog.registry.lookup`` (``jaxinit.get(name)`` returns the built initializer,
+whose docstring is its scheme's, and there is no public way to reach the factory).
 """
 
 from __future__ import annotations
@@ -111,12 +111,7 @@ def public_initializers() -> list[str]:
 
 def _preset_lookup() -> Callable[[str], Callable[..., Any]]:
     """The factory documenting a preset name (the one private access, see the module doc)."""
-    presets = importlib.import_module("jaxinit._src.catalog.presets")
-    lookup = getattr(presets, "lookup", None)
-    if callable(lookup):
-        return lookup
-    table = presets.PRESETS
-    return lambda name: table[name]
+    return importlib.import_module("jaxinit._src.catalog.registry").lookup
 
 
 def preset_groups() -> list[tuple[list[str], Callable[..., Any]]]:
@@ -822,7 +817,7 @@ def stale(out: Path, files: Mapping[str, str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the docs are stale")
     parser.add_argument("--out", type=Path, default=DOCS, help="output folder (default docs/)")
     args = parser.parse_args(argv)

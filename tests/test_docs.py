@@ -14,6 +14,7 @@ REGENERATE = "run python scripts/make_docs.py"
 @pytest.fixture(scope="module")
 def make_docs():
     spec = importlib.util.spec_from_file_location("make_docs", ROOT / "scripts" / "make_docs.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("make_docs", module)
     spec.loader.exec_module(module)

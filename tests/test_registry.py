@@ -15,6 +15,7 @@ from cases import CASES, nonzero_shapes
 
 import jaxinit
 from jaxinit._src.catalog import registry
+from jaxinit._src.schemes.constant import Zeros
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -25,7 +26,7 @@ def test_value_semantics(case):
     assert isinstance(init, jax.nn.initializers.Initializer)
     with pytest.raises(dataclasses.FrozenInstanceError):
         init.dtype = jnp.float16  # type: ignore[misc]
-    assert repr(init).startswith(f"{init.name}(")
+    assert repr(init).startswith(f"{case.init.name}(")
     assert pickle.loads(pickle.dumps(init)) == init
 
 
@@ -74,7 +75,7 @@ def test_constant_array_value_is_a_value():
     assert jaxinit.get(json.loads(json.dumps(jaxinit.serialize(a)))) == a
 
 
-@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("name", jaxinit.registry_names())
 def test_get_knows_every_name_and_alias(name):
     init = jaxinit.get(name) if name not in _NEED_ARGS else jaxinit.get(name, **_NEED_ARGS[name])
     assert isinstance(init, jaxinit.BaseInitializer)
@@ -105,7 +106,7 @@ def test_every_public_factory_is_registered():
 def test_get_accepts_class_names_instances_and_kwargs():
     assert jaxinit.get("HeNormal") == jaxinit.he_normal()
     assert jaxinit.get("zeros") is jaxinit.zeros
-    assert jaxinit.get("zeros", dtype=jnp.int32) == jaxinit._src.schemes.constant.Zeros(jnp.int32)
+    assert jaxinit.get("zeros", dtype=jnp.int32) == Zeros(jnp.int32)
     init = jaxinit.orthogonal()
     assert jaxinit.get(init) is init
     assert jaxinit.get(init, scale=2.0) == jaxinit.orthogonal(2.0)
@@ -150,3 +151,60 @@ def test_get_with_an_unknown_parameter_lists_the_valid_ones():
         jaxinit.get("he_normal", bogus=1)
     with pytest.raises(TypeError, match="valid parameters: dtype"):
         jaxinit.get("zeros", value=1)
+
+
+# -- one registry: one listing, one unknown-name error, one parameter check ----------------------
+def test_names_lists_schemes_and_presets_in_one_table():
+    names = jaxinit.names()
+    assert names == sorted({*registry.TABLE, *registry.ALIASES})
+    assert names == sorted(jaxinit.registry_names() + jaxinit.preset_names())
+    assert set(registry.FACTORIES) == {n for n in registry.TABLE if "." not in n}
+    assert "torch.linear.bias" not in registry.FACTORIES
+    assert registry.lookup("torch.conv.bias") is registry.lookup("torch.linear.bias")
+    assert registry.lookup("xavier_normal") is jaxinit.glorot_normal
+
+
+def test_register_refuses_a_name_already_taken():
+    with pytest.raises(ValueError, match=r"already registered: 'he_normal', 'torch\.linear\.bias'"):
+        registry.register("he_normal", "torch.linear.bias")(object())
+    assert registry.lookup("he_normal") is jaxinit.he_normal
+
+
+@pytest.mark.parametrize(
+    ("typo", "kind", "match", "listing"),
+    [
+        ("he_normla", "initializer", "'he_normal'", "registry_names"),
+        ("torch.linear.kernal", "preset", "'torch.linear.kernel'", "preset_names"),
+        ("torch.he_normal", "preset", "'tf1.he_normal'", "preset_names"),  # across namespaces
+        ("glorot_uniform_", "initializer", "'tf1.glorot_uniform'", "registry_names"),
+    ],
+)
+def test_unknown_name_is_one_error_with_close_matches_over_every_name(typo, kind, match, listing):
+    with pytest.raises(ValueError) as info:
+        jaxinit.get(typo)
+    msg = str(info.value)
+    assert msg.startswith(f"`identifier`: unknown {kind} name {typo!r}. Did you mean ")
+    assert match in msg and msg.endswith(f"Valid names: `jaxinit.{listing}()`."), msg
+
+
+@pytest.mark.parametrize(
+    ("identifier", "kwargs", "message"),
+    [
+        ("constant", {"value": 1, "x": 2, "bogus": 3}, "constant() got unknown parameter(s) "
+         "'bogus', 'x'; valid parameters: value, dtype."),
+        ("zeros", {"value": 1}, "zeros() got unknown parameter(s) 'value'; "
+         "valid parameters: dtype."),
+        ("torch.linear.bias", {"fan_in": 3, "x": 1}, "torch.linear.bias() got unknown "
+         "parameter(s) 'x'; valid parameters: fan_in, dtype."),
+        (jaxinit.ones, {"bogus": 1}, "ones() got unknown parameter(s) 'bogus'; "
+         "valid parameters: dtype."),
+        ("constant", {}, "constant() is missing the required parameter(s) `value`; "
+         "valid parameters: value, dtype."),
+        ("torch.conv.bias", {}, "torch.conv.bias() is missing the required parameter(s) "
+         "`fan_in`; valid parameters: fan_in, dtype."),
+    ],
+)  # fmt: skip
+def test_parameter_errors_have_one_form_for_schemes_and_presets(identifier, kwargs, message):
+    with pytest.raises(TypeError) as info:
+        jaxinit.get(identifier, **kwargs)
+    assert str(info.value) == message

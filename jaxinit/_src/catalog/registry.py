@@ -1,12 +1,24 @@
-"""By-name lookup (`get`) and JSON-safe serialization (`serialize`) of every initializer."""
+"""The one registry: every name `jaxinit.get` accepts, its lookup, and `get` / `serialize`.
+
+One table, `TABLE`, maps each canonical name to its factory: a scheme class (``"he_normal"``),
+an initializer instance (``"zeros"``, ``"ones"``, as in jax) or a framework preset function
+(dotted names, ``"torch.linear.bias"``); `ALIASES` maps the other spellings to canonical names.
+Everything enters through one decorator, ``register(name, *aliases)``: the scheme classes below
+(`_SCHEMES` and `_SCHEME_ALIASES`), the presets in their framework modules (presets_*.py, which
+the package imports so the table is complete). One lookup resolves a name (alias, CamelCase or
+any case), one error reports an unknown name with close matches over `names()`, and one check
+(``inspect.signature``, the same for classes and functions) reports an unknown or missing
+parameter. `FACTORIES` is the table's scheme part, read-only.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import re
-from collections.abc import Callable, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -15,23 +27,70 @@ from jaxinit._src.core.validation import is_traced
 from jaxinit._src.schemes import constant, elementwise, frameworks, orthogonal, structured, variance
 from jaxinit._src.schemes.recurrent import GatedOrthogonal, LstmForgetBias
 
-#: Public factory (or initializer) by canonical name.
-FACTORIES: dict[str, Any] = {}
-#: Alternative names (jax, torch and Keras spellings) -> canonical name.
+#: A factory: an initializer class, an initializer instance, or a preset function.
+Factory = Any
+_T = TypeVar("_T")
+
+#: Every canonical name -> its factory; a dotted name is a framework preset.
+TABLE: dict[str, Factory] = {}
+#: Every other spelling (jax, torch and Keras names, a preset's other layers) -> canonical name.
 ALIASES: dict[str, str] = {}
 
 
-def register(factory: Any, *aliases: str) -> Any:
-    """Registers a factory class (or an initializer instance) under its `name` and `aliases`."""
-    name = factory.name
-    FACTORIES[name] = factory
-    for alias in aliases:
-        ALIASES[alias] = name
-    return factory
+def register(name: str, *aliases: str) -> Callable[[_T], _T]:
+    """Registers a factory under `name` and `aliases` (a decorator; the factory is returned).
+
+    Raises:
+      ValueError: for a name that is already registered.
+    """
+
+    def add(factory: _T) -> _T:
+        taken = [n for n in (name, *aliases) if n in TABLE or n in ALIASES]
+        if taken:
+            raise ValueError(f"already registered: {', '.join(repr(n) for n in taken)}.")
+        TABLE[name] = factory
+        ALIASES.update(dict.fromkeys(aliases, name))
+        return factory
+
+    return add
 
 
-#: Alternative spellings of registered names.
-_ALIAS_TABLE = {
+def is_preset(name: str) -> bool:
+    """Whether `name` is a framework preset's: presets have dotted names, schemes do not."""
+    return "." in name
+
+
+class _Schemes(Mapping[str, Factory]):
+    """The scheme part of `TABLE` (canonical names without a dot), a live read-only view."""
+
+    def __getitem__(self, name: str) -> Factory:
+        if is_preset(name):
+            raise KeyError(name)
+        return TABLE[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in TABLE if not is_preset(name))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+#: Scheme factory (or initializer) by canonical name: `TABLE` without the presets.
+FACTORIES: Mapping[str, Factory] = _Schemes()
+
+_C, _E, _V, _O, _F, _S = constant, elementwise, variance, orthogonal, frameworks, structured
+#: Every scheme `get` knows, registered under its ``name``.
+_SCHEMES = (
+    *(_C.zeros, _C.ones, _C.Constant),
+    *(_E.Uniform, _E.UniformRange, _E.Normal, _E.TruncatedNormal),
+    *(_V.VarianceScaling, _V.GlorotUniform, _V.GlorotNormal, _V.LecunUniform, _V.LecunNormal),
+    *(_V.HeUniform, _V.HeNormal, _O.Orthogonal, _O.DeltaOrthogonal),
+    *(_F.UniformUnitScaling, _F.MXNetXavier, _F.MSRAPrelu, _F.CaffeXavier, _F.CaffeMSRA),
+    *(_F.CaffeGaussian, _S.Identity, _S.Dirac, _S.Bilinear, _S.PositiveUnitball, _S.Sparse),
+    *(GatedOrthogonal, LstmForgetBias),
+)
+#: Alternative spellings of scheme names.
+_SCHEME_ALIASES = {
     "zeros": ("zero", "zeros_init"),
     "ones": ("one", "ones_init"),
     "uniform_range": ("random_uniform",),
@@ -42,68 +101,139 @@ _ALIAS_TABLE = {
     "he_normal": ("kaiming_normal",),
     "identity": ("eye",),
 }
-_C, _E, _V, _O, _F, _S = constant, elementwise, variance, orthogonal, frameworks, structured
-for _factory in (
-    *(_C.zeros, _C.ones, _C.Constant),
-    *(_E.Uniform, _E.UniformRange, _E.Normal, _E.TruncatedNormal),
-    *(_V.VarianceScaling, _V.GlorotUniform, _V.GlorotNormal, _V.LecunUniform, _V.LecunNormal),
-    *(_V.HeUniform, _V.HeNormal, _O.Orthogonal, _O.DeltaOrthogonal),
-    *(_F.UniformUnitScaling, _F.MXNetXavier, _F.MSRAPrelu, _F.CaffeXavier, _F.CaffeMSRA),
-    *(_F.CaffeGaussian, _S.Identity, _S.Dirac, _S.Bilinear, _S.PositiveUnitball, _S.Sparse),
-    *(GatedOrthogonal, LstmForgetBias),
-):
-    register(_factory, *_ALIAS_TABLE.get(_factory.name, ()))
+for _scheme in _SCHEMES:
+    register(_scheme.name, *_SCHEME_ALIASES.get(_scheme.name, ()))(_scheme)
 
 
+# -- the listing -----------------------------------------------------------------------------------
+def names() -> list[str]:
+    """Every name `jaxinit.get` accepts, sorted: schemes, presets and their aliases.
+
+    ``jaxinit.registry_names()`` and ``jaxinit.preset_names()`` are its two parts.
+
+    Examples:
+      >>> import jaxinit
+      >>> names = jaxinit.names()
+      >>> names == sorted(jaxinit.registry_names() + jaxinit.preset_names())
+      True
+      >>> "kaiming_normal" in names and "torch.linear.bias" in names
+      True
+    """
+    return sorted({*TABLE, *ALIASES})
+
+
+def registry_names() -> list[str]:
+    """Every scheme name `get` accepts: canonical names and aliases, sorted.
+
+    The part of ``jaxinit.names()`` without the framework presets (dotted names such as
+    ``"torch.linear.bias"``, listed by ``jaxinit.preset_names()``).
+    """
+    return [name for name in names() if not is_preset(name)]
+
+
+def preset_names() -> list[str]:
+    """Every framework preset name `jaxinit.get` accepts, sorted.
+
+    The dotted part of ``jaxinit.names()``.
+
+    Returns:
+      The dotted names, e.g. ``"torch.linear.kernel"``.
+
+    Examples:
+      >>> import jaxinit
+      >>> [n for n in jaxinit.preset_names() if n.startswith("haiku.")]
+      ['haiku.conv.b', 'haiku.conv.w', 'haiku.embed.embeddings', 'haiku.layer_norm.offset', \
+'haiku.layer_norm.scale', 'haiku.linear.b', 'haiku.linear.w']
+    """
+    return [name for name in names() if is_preset(name)]
+
+
+# -- the lookup ------------------------------------------------------------------------------------
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 
-def names() -> list[str]:
-    """Every registered name `get` accepts: canonical names and aliases, sorted.
+def _unknown_name(name: str) -> ValueError:
+    """The error for an unknown `name`: close matches among `names()`, and where to look."""
+    close = difflib.get_close_matches(name.lower(), names(), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    kind, listing = (
+        ("preset", "preset_names") if is_preset(name) else ("initializer", "registry_names")
+    )
+    return ValueError(
+        f"`identifier`: unknown {kind} name {name!r}.{hint} Valid names: `jaxinit.{listing}()`."
+    )
 
-    Framework presets (dotted names such as ``"torch.linear.bias"``) are listed apart, by
-    ``jaxinit.preset_names()``.
+
+def _resolve(name: str) -> tuple[str, str]:
+    """``(the name as registered, its canonical name)`` for a name, alias or CamelCase spelling."""
+    key = name if name in TABLE or name in ALIASES else _snake(name)
+    canonical = ALIASES.get(key, key)
+    if canonical not in TABLE:
+        raise _unknown_name(name)
+    return key, canonical
+
+
+def lookup(name: str) -> Factory:
+    """The factory registered under `name`, an alias or a CamelCase spelling of it.
+
+    Raises:
+      ValueError: for an unknown name, with close matches among `names()`.
+
+    Examples:
+      >>> from jaxinit._src.catalog import registry
+      >>> registry.lookup("kaiming_normal").__name__, registry.lookup("torch.conv.bias").__name__
+      ('HeNormal', 'torch_bias')
     """
-    return sorted({*FACTORIES, *ALIASES})
+    return TABLE[_resolve(name)[1]]
 
 
-def _lookup(name: str) -> Any:
-    key = name if name in FACTORIES or name in ALIASES else _snake(name)
-    key = ALIASES.get(key, key)
-    if key not in FACTORIES:
-        close = difflib.get_close_matches(name.lower(), names(), n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(
-            f"`identifier`: unknown initializer name {name!r}.{hint} Valid names: "
-            "`jaxinit.registry_names()`."
-        )
-    return FACTORIES[key]
+def _check_parameters(
+    name: str, factory: Callable[..., Any], kwargs: Mapping[str, Any], *, complete: bool = True
+) -> None:
+    """Checks `kwargs` against the signature of `factory` (called `name` in the errors).
 
-
-def _build(factory: Any, kwargs: Mapping[str, Any]) -> BaseInitializer:
-    cls = type(factory) if isinstance(factory, BaseInitializer) else factory
-    valid = [f.name for f in dataclasses.fields(cast(Any, cls))]
-    unknown = sorted(set(kwargs) - set(valid))
+    Raises:
+      TypeError: for an unknown parameter or, if `complete`, a missing required one (both named,
+        with the valid parameters).
+    """
+    params = [
+        p
+        for p in inspect.signature(factory).parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    valid = ", ".join(p.name for p in params)
+    unknown = sorted(set(kwargs) - {p.name for p in params})
     if unknown:
         raise TypeError(
-            f"{cls.name}() got unknown parameter(s) {', '.join(repr(u) for u in unknown)}; "
-            f"valid parameters: {', '.join(valid)}."
+            f"{name}() got unknown parameter(s) {', '.join(repr(u) for u in unknown)}; "
+            f"valid parameters: {valid}."
         )
+    missing = [p.name for p in params if p.default is p.empty and p.name not in kwargs]
+    if complete and missing:
+        raise TypeError(
+            f"{name}() is missing the required parameter(s) "
+            f"{', '.join(f'`{m}`' for m in missing)}; valid parameters: {valid}."
+        )
+
+
+def build(name: str, kwargs: Mapping[str, Any]) -> BaseInitializer:
+    """Builds the initializer registered under `name` with `kwargs`, checking their names first.
+
+    Raises:
+      ValueError: for an unknown name (with close matches) or a bad value.
+      TypeError: for an unknown parameter, or a missing required one (both named).
+    """
+    key, canonical = _resolve(name)
+    factory = TABLE[canonical]
     if isinstance(factory, BaseInitializer):  # zeros / ones are initializers themselves
-        return cls(**kwargs) if kwargs else factory
+        _check_parameters(key, type(factory), kwargs)
+        return type(factory)(**kwargs) if kwargs else factory
+    _check_parameters(key, factory, kwargs)
     return factory(**kwargs)
 
 
-def _by_name(name: str, kwargs: Mapping[str, Any]) -> BaseInitializer:
-    """A registered initializer, or a framework preset for a dotted name (presets.py)."""
-    if "." in name:
-        from jaxinit._src import presets  # the presets build on every scheme module
-
-        return presets.build(name, kwargs)
-    return _build(_lookup(name), kwargs)
-
-
+# -- get and serialize -----------------------------------------------------------------------------
 def get(identifier: str | Mapping[str, Any] | BaseInitializer, **kwargs: Any) -> BaseInitializer:
     """Builds an initializer from a name, a serialized dict, or an initializer.
 
@@ -111,7 +241,7 @@ def get(identifier: str | Mapping[str, Any] | BaseInitializer, **kwargs: Any) ->
       identifier: a name or alias (``"he_normal"``, ``"kaiming_normal"``, ``"HeNormal"``), a
         framework preset's dotted name (``"torch.linear.bias"``, see
         ``jaxinit.preset_names()``), a dict from :func:`serialize`, or an initializer (returned
-        as is, or with `kwargs` replaced).
+        as is, or with `kwargs` replaced). ``jaxinit.names()`` lists every name.
       **kwargs: parameters passed to the factory (they override a dict's config).
 
     Returns:
@@ -133,9 +263,12 @@ negative_slope=None)
       True
     """
     if isinstance(identifier, BaseInitializer):
-        return dataclasses.replace(cast(Any, identifier), **kwargs) if kwargs else identifier
+        if not kwargs:
+            return identifier
+        _check_parameters(identifier.name, type(identifier), kwargs, complete=False)
+        return dataclasses.replace(cast(Any, identifier), **kwargs)
     if isinstance(identifier, str):
-        return _by_name(identifier, kwargs)
+        return build(identifier, kwargs)
     if isinstance(identifier, Mapping):
         if set(identifier) != {"name", "config"} or not isinstance(identifier["config"], Mapping):
             raise ValueError(
@@ -143,7 +276,7 @@ negative_slope=None)
                 f"{sorted(identifier)}."
             )
         config = {k: _decode(v) for k, v in identifier["config"].items()}
-        return _by_name(identifier["name"], {**config, **kwargs})
+        return build(identifier["name"], {**config, **kwargs})
     raise TypeError(
         "`identifier` must be a name, a dict from jaxinit.serialize, or an initializer; "
         f"got {identifier!r}."
@@ -196,6 +329,3 @@ def serialize(init: BaseInitializer) -> dict[str, Any]:
     if not isinstance(init, BaseInitializer):
         raise TypeError(f"`init` must be a jaxinit initializer; got {init!r}.")
     return {"name": init.name, "config": {k: _encode(k, v) for k, v in init.params().items()}}
-
-
-FactoryLike = Callable[..., BaseInitializer]

@@ -3,9 +3,9 @@
 ``jaxinit report`` builds a model (the embedded Llama-style reference, or ``--model
 module:factory``), initializes it sharded across the local devices with a scheme, and prints the
 per-parameter table, timings against Flax's own init and a mesh-independent fingerprint (the
-work is in the report subpackage). ``jaxinit catalogue`` prints every initializer by name, its
-aliases and the formula of its first docstring line. ``jaxinit verify`` recomputes the golden
-digests on the current backend (docs/determinism.md).
+work is in the report subpackage). ``jaxinit catalogue`` prints every initializer and framework
+preset by name, its aliases and the formula of its first docstring line. ``jaxinit verify``
+recomputes the golden digests on the current backend (docs/determinism.md).
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ if TYPE_CHECKING:
 
 
 def catalogue() -> list[tuple[str, str, str]]:
-    """Rows ``(name, aliases, summary)`` for every registered initializer."""
+    """Rows ``(name, aliases, summary)`` for every entry of the registry: schemes and presets."""
     aliases: dict[str, list[str]] = {}
     for alias, name in registry.ALIASES.items():
         aliases.setdefault(name, []).append(alias)
     rows = []
-    for name, factory in sorted(registry.FACTORIES.items()):
-        doc = inspect.getdoc(type(factory) if not isinstance(factory, type) else factory) or ""
+    for name, factory in sorted(registry.TABLE.items()):
+        doc = inspect.getdoc(factory) or ""  # a class's, an instance's class's or a function's
         rows.append((name, ", ".join(sorted(aliases.get(name, []))), doc.splitlines()[0]))
     return rows
 
@@ -245,7 +245,7 @@ def _add_report(sub: Any) -> None:
     p.add_argument(
         "--model",
         metavar="MODULE:FACTORY",
-        default=report_lib.REFERENCE_MODEL,
+        default=report_lib.REFERENCE,
         help="a callable returning an nnx.Module, called with rngs=nnx.Rngs(seed) if it takes "
         "`rngs` (default: the embedded Llama-style reference model, 28M parameters); its "
         "partition metadata may name the mesh axes 'data' and 'model'",

@@ -1,0 +1,103 @@
+"""PyTorch's defaults by name (``torch.*``): the presets' conventions are presets.py's.
+
+Examples:
+  >>> import jaxinit
+  >>> jaxinit.get("torch.rnn.bias", hidden_size=25)
+  uniform_range(minval=-0.2, maxval=0.2, dtype=None)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from jaxinit._src.catalog.registry import register
+from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.core.typing import DTypeLike
+from jaxinit._src.core.validation import check_int
+from jaxinit._src.schemes.constant import Zeros
+from jaxinit._src.schemes.elementwise import Normal, UniformRange
+from jaxinit._src.schemes.variance import HeUniform
+
+
+def _symmetric(bound: float, dtype: DTypeLike | None) -> BaseInitializer:
+    """U(-bound, bound); a zero bound gives zeros (torch's ``uniform_(-0, 0)``)."""
+    return UniformRange(-bound, bound, dtype) if bound > 0 else Zeros(dtype)
+
+
+def _inv_sqrt(arg: str, n: Any, minimum: int) -> float:
+    n = check_int(arg, n, minimum=minimum)
+    return 1.0 / math.sqrt(n) if n > 0 else 0.0
+
+
+@register("torch.linear.kernel", "torch.conv.kernel")
+def torch_kernel(*, dtype: DTypeLike | None = None) -> BaseInitializer:
+    r"""PyTorch ``nn.Linear`` / ``nn.Conv*`` weight: ``kaiming_uniform_(w, a=sqrt(5))``.
+
+    .. math:: w \sim \mathcal{U}[-b, b),\quad b = \sqrt{\tfrac{2}{1 + 5}}\sqrt{\tfrac{3}
+              {\text{fan\_in}}} = \frac{1}{\sqrt{\text{fan\_in}}}
+
+    fan_in is ``in`` for a dense ``(in, out)`` kernel and ``kh*kw*in/groups`` for an HWIO conv
+    kernel: torch's fan_in of its ``(out, in/groups, kh, kw)`` weight. (torch's ConvTranspose
+    fan, ``out/groups*k``, is not this one.)
+
+    References:
+      Source: PyTorch, ``torch/nn/modules/linear.py`` and ``torch/nn/modules/conv.py``,
+      ``Linear.reset_parameters`` / ``_ConvNd.reset_parameters``.
+    """
+    return HeUniform(dtype=dtype, nonlinearity="leaky_relu", negative_slope=math.sqrt(5.0))
+
+
+@register("torch.linear.bias", "torch.conv.bias")
+def torch_bias(*, fan_in: int, dtype: DTypeLike | None = None) -> BaseInitializer:
+    r"""PyTorch ``nn.Linear`` / ``nn.Conv*`` bias: uniform with the weight's fan_in.
+
+    .. math:: b \sim \mathcal{U}[-c, c),\quad c = 1/\sqrt{\text{fan\_in}}\ \
+              (c = 0 \text{ when fan\_in} = 0)
+
+    Args:
+      fan_in: the fan_in of the layer's weight (required: a bias's shape does not carry it).
+
+    Raises:
+      TypeError: for a non-integer `fan_in`.
+      ValueError: for a negative `fan_in`.
+
+    References:
+      Source: PyTorch, ``torch/nn/modules/linear.py``, ``Linear.reset_parameters``
+      (``bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0``).
+    """
+    return _symmetric(_inv_sqrt("fan_in", fan_in, 0), dtype)
+
+
+@register("torch.embedding.embedding")
+def torch_embedding(*, dtype: DTypeLike | None = None) -> BaseInitializer:
+    r"""PyTorch ``nn.Embedding`` weight: ``normal_(w)``.
+
+    .. math:: w \sim \mathcal{N}(0, 1)
+
+    References:
+      Source: PyTorch, ``torch/nn/modules/sparse.py``, ``Embedding.reset_parameters``.
+    """
+    return Normal(1.0, dtype)
+
+
+@register("torch.rnn.kernel", "torch.rnn.recurrent_kernel", "torch.rnn.bias")
+def torch_rnn(*, hidden_size: int, dtype: DTypeLike | None = None) -> BaseInitializer:
+    r"""PyTorch ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``: every weight and bias is uniform.
+
+    .. math:: w \sim \mathcal{U}[-c, c),\quad c = 1/\sqrt{\text{hidden\_size}}
+
+    The same law for the input kernel (``weight_ih``), the recurrent kernel (``weight_hh``) and
+    both biases, fused gates included.
+
+    Args:
+      hidden_size: the cell's hidden size (>= 1).
+
+    Raises:
+      TypeError: for a non-integer `hidden_size`.
+      ValueError: for ``hidden_size < 1``.
+
+    References:
+      Source: PyTorch, ``torch/nn/modules/rnn.py``, ``RNNBase.reset_parameters``.
+    """
+    return _symmetric(_inv_sqrt("hidden_size", hidden_size, 1), dtype)
