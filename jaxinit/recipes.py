@@ -24,22 +24,22 @@ Examples:
   0.005
 """
 
-from jaxinit._src.recipes.depth import PATTERNS as PATTERNS
-from jaxinit._src.recipes.depth import Rule as Rule
+from jaxinit._src.core.typing import Rule as Rule
 from jaxinit._src.recipes.depth import deepnet as deepnet
 from jaxinit._src.recipes.depth import deepnet_alpha as deepnet_alpha
 from jaxinit._src.recipes.depth import deepnet_beta as deepnet_beta
-from jaxinit._src.recipes.depth import fixup as fixup
 from jaxinit._src.recipes.depth import gpt2 as gpt2
 from jaxinit._src.recipes.depth import t5 as t5
 from jaxinit._src.recipes.depth import t_fixup as t_fixup
+from jaxinit._src.recipes.fixup import fixup as fixup
 from jaxinit._src.recipes.mup import ROLES as ROLES
 from jaxinit._src.recipes.mup import MupRow as MupRow
 from jaxinit._src.recipes.mup import mup as mup
-from jaxinit._src.recipes.mup import mup_adam as mup_adam
 from jaxinit._src.recipes.mup import mup_plan as mup_plan
-from jaxinit._src.recipes.mup import mup_sgd as mup_sgd
-from jaxinit._src.recipes.mup import scale_by_mup as scale_by_mup
+from jaxinit._src.recipes.mup_optax import mup_adam as mup_adam
+from jaxinit._src.recipes.mup_optax import mup_sgd as mup_sgd
+from jaxinit._src.recipes.mup_optax import scale_by_mup as scale_by_mup
+from jaxinit._src.recipes.patterns import PATTERNS as PATTERNS
 
 __all__ = [
     "PATTERNS",

@@ -20,6 +20,7 @@ from typing import Any
 
 from jaxinit._src.catalog import presets
 from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.core.paths import join_path
 from jaxinit._src.core.validation import check_choice
 from jaxinit._src.flax.layers import LayerAxes
 from jaxinit._src.flax.reinit import plan
@@ -85,7 +86,7 @@ def _cells(target: Any) -> list[tuple[str, Any]]:
     if not isinstance(target, nnx.Module):
         return []
     return [
-        ("/".join(map(str, path)), module)
+        (join_path(path), module)
         for path, module in nnx.iter_modules(target)
         if isinstance(module, nnx.RNNCellBase)
     ]

@@ -2,7 +2,7 @@
 
 Layer outputs are captured with ``nn.intercept_methods`` during one traced forward pass; the
 argument checks, the orthogonal pre-initialization, the statistics and the rescaling loop are
-lsuv.py's, shared with the NNX form.
+shared with the NNX form (lsuv_core.py).
 """
 
 from __future__ import annotations
@@ -19,22 +19,9 @@ import numpy as np
 from jaxinit._src.core import keys
 from jaxinit._src.core.paths import join_path
 from jaxinit._src.flax import layers as flax_layers
+from jaxinit._src.flax import lsuv_core
 from jaxinit._src.flax import reinit as flax_adapter
 from jaxinit._src.flax import targets as flax_targets
-from jaxinit._src.flax.lsuv import (
-    _Call,
-    _check_args,
-    _check_batch,
-    _check_calls,
-    _chosen,
-    _compile_patterns,
-    _preinit_rules,
-    _record,
-    _std,
-    _warn_uncalled,
-    calibrate,
-    scaled,
-)
 
 
 def _linen_default(module: Any) -> bool:
@@ -52,7 +39,7 @@ def _intercepting(chosen: Callable[[str, Any], bool], report: Callable[..., None
     def interceptor(next_fun, args, kwargs, context):
         out = next_fun(*args, **kwargs)
         if context.method_name == "__call__":
-            path = "/".join(map(str, context.module.path))
+            path = join_path(context.module.path)
             if chosen(path, context.module):
                 report(path, context.module, args, kwargs, out)
         return out
@@ -135,9 +122,9 @@ def lsuv_linen(
     """
     if not callable(apply_fn):
         raise TypeError(f"`apply_fn` must be callable(variables, batch); got {apply_fn!r}.")
-    _check_args(target_std, tol, max_iters, orthogonal, key)
-    patterns = _compile_patterns(layers)
-    _check_batch(batch)
+    lsuv_core.check_args(target_std, tol, max_iters, orthogonal, key)
+    patterns = lsuv_core.compile_patterns(layers)
+    lsuv_core.check_batch(batch)
     arrays = _tree_arrays(params)
     kernels = {p[: -len("/kernel")] for p in arrays if p.endswith("/kernel")}
 
@@ -145,13 +132,13 @@ def lsuv_linen(
 
     def chosen(path: str, module: Any) -> bool:
         seen.add(path)
-        return _chosen(path, _linen_default(module), path in kernels, patterns)
+        return lsuv_core.is_chosen(path, _linen_default(module), path in kernels, patterns)
 
     def run(params: Any, batch: Any, report: Callable[..., None]) -> None:
         with _intercepting(chosen, report):
             apply_fn({"params": params}, batch)
 
-    calls: dict[str, _Call] = {}
+    calls: dict[str, lsuv_core.LayerCall] = {}
 
     def probe(path: str, module: Any, args: Any, kwargs: Any, out: Any) -> None:
         def axes() -> Any:
@@ -159,15 +146,15 @@ def lsuv_linen(
             shape = arrays[f"{path}/kernel"].shape
             return layer.for_shape(shape) if layer is not None else None
 
-        _record(calls, path, out, axes)
+        lsuv_core.record_call(calls, path, out, axes)
 
     jax.eval_shape(lambda p, b: run(p, b, probe), params, batch)
-    _check_calls(calls, patterns, sorted(kernels), batch)
+    lsuv_core.check_calls(calls, patterns, sorted(kernels), batch)
     wanted = lambda p: any(q.search(p) for q in patterns) if patterns else True
-    _warn_uncalled(sorted(p for p in kernels - seen if wanted(p)))
+    lsuv_core.warn_uncalled(sorted(p for p in kernels - seen if wanted(p)))
     paths = list(calls)
     if orthogonal:
-        rules = _preinit_rules(calls)
+        rules = lsuv_core.preinit_rules(calls)
         root = keys.check_key(key)
         params = flax_adapter.reinit(params, root, rules, strict=False, layer_axes=False)
     arrays = _tree_arrays(params)
@@ -177,13 +164,13 @@ def lsuv_linen(
     def stats(params: Any, batch: Any) -> jax.Array:
         outputs: dict[str, list[jax.Array]] = {p: [] for p in paths}
         run(params, batch, lambda path, m, a, k, out: outputs[path].append(out))
-        return jnp.stack([_std(outputs[p]) for p in paths])
+        return jnp.stack([lsuv_core.output_std(outputs[p]) for p in paths])
 
     jitted = jax.jit(stats)
 
     def scale(path: str, factor: float) -> None:
-        kernel_values[f"{path}/kernel"] = scaled(kernel_values[f"{path}/kernel"], factor)
+        kernel_values[f"{path}/kernel"] = lsuv_core.scaled(kernel_values[f"{path}/kernel"], factor)
 
     measure = lambda: np.asarray(jitted(write(kernel_values), batch))
-    calibrate(paths, measure, scale, float(target_std), float(tol), int(max_iters))
+    lsuv_core.calibrate(paths, measure, scale, float(target_std), float(tol), int(max_iters))
     return write(kernel_values)

@@ -1,78 +1,40 @@
-"""Depth-scaled initialization schemes as rules for :func:`jaxinit.flax.reinit`.
+"""Transformer initialization schemes as rules for :func:`jaxinit.flax.reinit`.
 
-Each recipe is a pure function returning ``(pattern, initializer)`` rules -- plain data, built
-without Flax. A parameter's role (residual projection, query, readout, ...) is found by a
-regular expression searched in its path; every role is a keyword argument whose default matches
-common naming (`PATTERNS`). Rules end with catch-alls -- biases zero, norm scales one -- unless
-``catch_all=False``. muP, which also needs shapes, builds on these patterns in mup.py.
+GPT-2, T5, DeepNet (DeepNorm) and T-Fixup. Each recipe is a pure function returning
+``(pattern, initializer)`` rules -- plain data, built without Flax. A parameter's role (residual
+projection, query, readout, ...) is found by a regular expression searched in its path; every
+role is a keyword argument whose default matches common naming (`PATTERNS`, in patterns.py).
+Rules end with catch-alls -- biases zero, norm scales one -- unless ``catch_all=False``. Fixup
+(residual networks without normalization) is in fixup.py, muP in mup.py.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import types
-from collections.abc import Mapping
 from typing import Any
 
-from jaxinit._src.core.typing import DISTRIBUTIONS, Rule
-from jaxinit._src.core.validation import check_choice, check_int, check_real
-from jaxinit._src.schemes import constant, elementwise, variance
-
-#: One rule: a regular expression (searched in the parameter path) and an initializer.
-
-# -- default role patterns -------------------------------------------------------------------------
-_W = r"(?:kernel|weight|w)"  # the weight leaf: Flax `kernel`, torch-port `weight`, Haiku `w`
-_ATTN = r"[^/]*(?i:attn|attention)[^/]*"  # attn, self_attn, SelfAttention, encoder_attn, ...
-_MLP = r"[^/]*(?i:mlp|ffn|feed_?forward|densereludense)[^/]*"
-
-QUERY = rf"(?:^|/)(?:q|query|q_proj|wq|to_q)/{_W}$"
-KEY = rf"(?:^|/)(?:k|key|k_proj|wk|to_k)/{_W}$"
-VALUE = rf"(?:^|/)(?:v|value|v_proj|wv|to_v)/{_W}$"
-ATTN_OUT = rf"(?:^|/){_ATTN}/(?:o|out|o_proj|out_proj|c_proj|proj|wo|dense)/{_W}$"
-MLP_IN = (
-    rf"(?:^|/)(?:{_MLP}/(?:c_fc|fc1|fc_in|wi|wi_0|wi_1|up|up_proj|gate|gate_proj|w1|w3"
-    rf"|dense_h_to_4h)|fc1|up|up_proj|gate_proj)/{_W}$"
+from jaxinit._src.core.typing import Rule
+from jaxinit._src.recipes.patterns import (
+    BRANCH,
+    DECODER,
+    EMBEDDING,
+    ENCODER,
+    PATTERNS,
+    POSITION,
+    QK,
+    QUERY,
+    WEIGHT,
+    catch_all_rules,
+    check_count,
+    check_distribution,
+    check_pattern,
+    check_positive,
+    embedding_init,
+    within,
+    xavier,
 )
-MLP_OUT = (
-    rf"(?:^|/)(?:{_MLP}/(?:c_proj|fc2|fc_out|wo|down|down_proj|w2|dense_4h_to_h)"
-    rf"|fc2|down|down_proj)/{_W}$"
-)
-EMBEDDING = r"(?:^|/)embedding$"
-POSITION = r"(?:^|/)(?:wpe|[^/]*(?i:pos)[^/]*)/embedding$"
-READOUT = (
-    rf"(?:^|/)(?:lm_head|head|readout|classifier|logits|logits_dense|output_layer|unembed)"
-    rf"/{_W}$"
-)
-WEIGHT = rf"(?:^|/)(?:{_W}|embedding)$"
-BIAS = r"(?:^|/)(?:bias|beta)[^/]*$"  # also Fixup's scalar biases (bias1a, ...)
-NORM_SCALE = r"(?:^|/)(?:scale|gamma)$"
-ENCODER = r"(?:^|/)[^/]*(?i:encoder)[^/]*/"
-DECODER = r"(?:^|/)[^/]*(?i:decoder)[^/]*/"
-
-#: The default role patterns, by name (read-only). Each is ``re.search``-ed in a parameter path.
-PATTERNS: Mapping[str, str] = types.MappingProxyType(
-    {
-        "query": QUERY,
-        "key": KEY,
-        "value": VALUE,
-        "attn_out": ATTN_OUT,
-        "mlp_in": MLP_IN,
-        "mlp_out": MLP_OUT,
-        "residual": f"{ATTN_OUT}|{MLP_OUT}",
-        "embedding": EMBEDDING,
-        "position": POSITION,
-        "readout": READOUT,
-        "weight": WEIGHT,
-        "bias": BIAS,
-        "norm_scale": NORM_SCALE,
-        "encoder": ENCODER,
-        "decoder": DECODER,
-    }
-)
-_QK = f"{QUERY}|{KEY}"
-_BRANCH = f"{VALUE}|{ATTN_OUT}|{MLP_IN}|{MLP_OUT}"  # DeepNet / T-Fixup: v, out and the MLP
-_CLASSIFIER = rf"{READOUT}|(?:^|/)fc/{_W}$"  # torchvision ResNets call it `fc`
+from jaxinit._src.schemes import elementwise, variance
 
 _LAYERS_ERROR = (
     "pass `n_layers` (encoder-only or decoder-only) or both `encoder_layers` and "
@@ -83,63 +45,6 @@ _STACKS_ERROR = (
     "pass `encoder_layers`, `decoder_layers` or both; got encoder_layers={e!r}, "
     "decoder_layers={d!r}."
 )
-
-
-# -- validation and building blocks ----------------------------------------------------------------
-def _count(arg: str, value: Any, minimum: int = 1) -> int:
-    return check_int(arg, value, minimum=minimum)
-
-
-def _positive(arg: str, value: Any) -> float:
-    return float(check_real(arg, value, positive=True))
-
-
-def _flag(arg: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"`{arg}` must be True or False; got {value!r}.")
-    return value
-
-
-def _pattern(arg: str, value: Any) -> str:
-    """A role pattern as a regex string (compiled patterns must carry their flags inline)."""
-    if isinstance(value, re.Pattern):
-        if value.flags & ~re.UNICODE:
-            raise ValueError(
-                f"`{arg}`: a compiled pattern's flags are lost when recipes combine patterns; "
-                f"write them inline, e.g. '(?i:...)'. Got {value!r}."
-            )
-        value = value.pattern
-    if not isinstance(value, str):
-        raise TypeError(f"`{arg}` must be a regex string or compiled pattern; got {value!r}.")
-    try:
-        re.compile(value)
-    except re.error as e:
-        raise ValueError(f"`{arg}` is not a valid regular expression ({e}): {value!r}.") from e
-    return value
-
-
-def _within(scope: str, pattern: str) -> str:
-    """Matches paths that `scope` and `pattern` both ``re.search``."""
-    return f"^(?=.*?(?:{scope}))(?=.*?(?:{pattern}))"
-
-
-def _catch_all(flag: Any) -> list[Rule]:
-    """Biases zero and norm scales one, when `flag`."""
-    return [(BIAS, constant.zeros), (NORM_SCALE, constant.ones)] if _flag("catch_all", flag) else []
-
-
-def _xavier(gain: float, distribution: str) -> Any:
-    """Glorot/Xavier with a gain: variance ``gain**2 / fan_avg``."""
-    return variance.VarianceScaling(gain**2, "fan_avg", distribution)
-
-
-def _embedding(factor: float) -> Any:
-    """``N(0, factor**2 / features)`` on an ``(num_embeddings, features)`` table."""
-    return variance.VarianceScaling(factor**2, "fan_in", "normal", in_axis=-1, out_axis=-2)
-
-
-def _distribution(value: Any) -> str:
-    return check_choice("distribution", value, DISTRIBUTIONS)
 
 
 # -- GPT-2 -----------------------------------------------------------------------------------------
@@ -196,14 +101,14 @@ def gpt2(
       Learners <https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf>`_,
       2019 (Section 2.3); Karpathy, `nanoGPT <https://github.com/karpathy/nanoGPT>`_.
     """
-    n = _count("n_layers", n_layers)
-    std = _positive("std", std)
-    residual, position = _pattern("residual", residual), _pattern("position", position)
+    n = check_count("n_layers", n_layers)
+    std = check_positive("std", std)
+    residual, position = check_pattern("residual", residual), check_pattern("position", position)
     rules: list[Rule] = [(residual, elementwise.Normal(std / math.sqrt(2 * n)))]
     if position_std is not None:
-        rules.append((position, elementwise.Normal(_positive("position_std", position_std))))
+        rules.append((position, elementwise.Normal(check_positive("position_std", position_std))))
     rules.append((WEIGHT, elementwise.Normal(std)))
-    return rules + _catch_all(catch_all)
+    return rules + catch_all_rules(catch_all)
 
 
 # -- T5 --------------------------------------------------------------------------------------------
@@ -259,14 +164,14 @@ def t5(
       Transformer <https://arxiv.org/abs/1910.10683>`_, 2020; Shazeer et al., `Mesh-TensorFlow:
       Deep Learning for Supercomputers <https://arxiv.org/abs/1811.02084>`_, 2018.
     """
-    d = _count("head_dim", head_dim)
-    factor = _positive("factor", factor)
-    dist = _distribution(distribution)
+    d = check_count("head_dim", head_dim)
+    factor = check_positive("factor", factor)
+    dist = check_distribution(distribution)
     return [
-        (_pattern("query", query), variance.VarianceScaling(factor**2 / d, "fan_in", dist)),
-        (_pattern("embedding", embedding), elementwise.Normal(factor)),
+        (check_pattern("query", query), variance.VarianceScaling(factor**2 / d, "fan_in", dist)),
+        (check_pattern("embedding", embedding), elementwise.Normal(factor)),
         (WEIGHT, variance.VarianceScaling(factor**2, "fan_in", dist)),
-        *_catch_all(catch_all),
+        *catch_all_rules(catch_all),
     ]
 
 
@@ -279,11 +184,14 @@ def _deepnet_constants(
     if n_layers is not None:
         if encoder_layers is not None or decoder_layers is not None:
             raise ValueError(_LAYERS_ERROR.format(n=n_layers, e=encoder_layers, d=decoder_layers))
-        n = _count("n_layers", n_layers)
+        n = check_count("n_layers", n_layers)
         return {"": ((2 * n) ** 0.25, (8 * n) ** -0.25)}
     if encoder_layers is None or decoder_layers is None:
         raise ValueError(_LAYERS_ERROR.format(n=n_layers, e=encoder_layers, d=decoder_layers))
-    n, m = _count("encoder_layers", encoder_layers), _count("decoder_layers", decoder_layers)
+    n, m = (
+        check_count("encoder_layers", encoder_layers),
+        check_count("decoder_layers", decoder_layers),
+    )
     enc = (0.81 * (n**4 * m) ** (1 / 16), 0.87 * (n**4 * m) ** (-1 / 16))
     return {"encoder": enc, "decoder": ((3 * m) ** 0.25, (12 * m) ** -0.25)}
 
@@ -375,8 +283,8 @@ def deepnet(
     encoder_layers: int | None = None,
     decoder_layers: int | None = None,
     distribution: str = "normal",
-    qk: str | re.Pattern[str] = _QK,
-    scaled: str | re.Pattern[str] = _BRANCH,
+    qk: str | re.Pattern[str] = QK,
+    scaled: str | re.Pattern[str] = BRANCH,
     embedding: str | re.Pattern[str] = EMBEDDING,
     encoder: str | re.Pattern[str] = ENCODER,
     decoder: str | re.Pattern[str] = DECODER,
@@ -430,102 +338,34 @@ def deepnet(
       <https://arxiv.org/abs/2203.00555>`_, 2022.
     """
     constants = _deepnet_constants(n_layers, encoder_layers, decoder_layers)
-    dist = _distribution(distribution)
-    qk, scaled = _pattern("qk", qk), _pattern("scaled", scaled)
+    dist = check_distribution(distribution)
+    qk, scaled = check_pattern("qk", qk), check_pattern("scaled", scaled)
     scopes = {
         "": "",
-        "decoder": _pattern("decoder", decoder),
-        "encoder": _pattern("encoder", encoder),
+        "decoder": check_pattern("decoder", decoder),
+        "encoder": check_pattern("encoder", encoder),
     }
     rules: list[Rule] = []
     for stack in ("", "decoder", "encoder"):
         if stack in constants:
             beta = constants[stack][1]
             scope = scopes[stack]
-            rules.append((_within(scope, qk) if scope else qk, _xavier(1.0, dist)))
-            rules.append((_within(scope, scaled) if scope else scaled, _xavier(beta, dist)))
-    rules.append((_pattern("embedding", embedding), _embedding(1.0)))
-    rules.append((WEIGHT, _xavier(1.0, dist)))
-    return rules + _catch_all(catch_all)
+            rules.append((within(scope, qk) if scope else qk, xavier(1.0, dist)))
+            rules.append((within(scope, scaled) if scope else scaled, xavier(beta, dist)))
+    rules.append((check_pattern("embedding", embedding), embedding_init(1.0)))
+    rules.append((WEIGHT, xavier(1.0, dist)))
+    return rules + catch_all_rules(catch_all)
 
 
-# -- Fixup and T-Fixup -----------------------------------------------------------------------------
-def fixup(
-    n_branches: int,
-    layers_per_branch: int = 2,
-    *,
-    mode: str = "fan_in",
-    distribution: str = "normal",
-    inner: str | re.Pattern[str] | None = None,
-    last: str | re.Pattern[str] | None = None,
-    classifier: str | re.Pattern[str] = _CLASSIFIER,
-    catch_all: bool = True,
-) -> list[Rule]:
-    r"""Fixup: the last layer of every residual branch and the classifier zero, the branches'
-    other layers He-initialized and scaled by :math:`L^{-1/(2m-2)}`.
-
-    .. math::
-       \operatorname{std}(w_\text{inner}) = \sqrt{\frac{2}{n}}\, L^{-\frac{1}{2m-2}}, \qquad
-       w_\text{last} = w_\text{classifier} = 0, \qquad
-       \operatorname{std}(w_\text{other}) = \sqrt{\frac{2}{n}}
-
-    for :math:`L` residual branches of :math:`m` layers each, :math:`n` the fan chosen by
-    `mode`. Fixup's scalar biases (``bias1a``, ...) are zero and its multipliers (``scale``) one
-    through the catch-alls. The official ResNet code uses fan_out (``mode="fan_out"``); the same
-    for square convolutions. Praxis's ``XavierWithFixupParams`` uses the exponent
-    :math:`-1/(2m)` instead: a different convention.
-
-    Args:
-      n_branches: the number of residual branches :math:`L` (>= 1).
-      layers_per_branch: the weight layers per branch :math:`m` (>= 2).
-      mode: ``"fan_in"`` or ``"fan_out"`` (He).
-      distribution: ``"normal"`` (He, untruncated), ``"truncated_normal"`` or ``"uniform"``.
-      inner: the branches' layers but the last (default ``conv1`` ... ``conv{m-1}``).
-      last: the branches' last layers (default ``conv{m}``).
-      classifier: the final classifier (default: ``PATTERNS["readout"]`` or ``fc``).
-      catch_all: append rules for biases (zeros) and norm scales / multipliers (ones).
-
-    Returns:
-      The rules: last layers, classifier, inner layers, every other weight, catch-alls.
-
-    Raises:
-      ValueError, TypeError: for a bad argument (the message names it).
-
-    Examples:
-      >>> import jaxinit.recipes as jr
-      >>> rules = jr.fixup(16)  # 16 basic blocks: conv1 scaled by 16 ** (-1/2), conv2 zero
-      >>> round(rules[2][1].scale, 6)  # 2 * L ** (-1 / (m - 1))
-      0.125
-
-    References:
-      Zhang, Dauphin & Ma, `Fixup Initialization: Residual Learning Without Normalization
-      <https://arxiv.org/abs/1901.09321>`_, 2019.
-    """
-    n = _count("n_branches", n_branches)
-    m = _count("layers_per_branch", layers_per_branch, minimum=2)
-    mode = check_choice("mode", mode, ("fan_in", "fan_out"))
-    dist = _distribution(distribution)
-    if inner is None:
-        inner = rf"(?:^|/)conv(?:{'|'.join(str(i) for i in range(1, m))})/{_W}$"
-    if last is None:
-        last = rf"(?:^|/)conv{m}/{_W}$"
-    return [
-        (_pattern("last", last), constant.zeros),
-        (_pattern("classifier", classifier), constant.zeros),
-        (_pattern("inner", inner), variance.VarianceScaling(2.0 * n ** (-1 / (m - 1)), mode, dist)),
-        (WEIGHT, variance.VarianceScaling(2.0, mode, dist)),
-        *_catch_all(catch_all),
-    ]
-
-
+# -- T-Fixup ---------------------------------------------------------------------------------------
 def t_fixup(
     *,
     encoder_layers: int | None = None,
     decoder_layers: int | None = None,
     distribution: str = "uniform",
     qk_gain: float = 2**-0.5,
-    qk: str | re.Pattern[str] = _QK,
-    scaled: str | re.Pattern[str] = _BRANCH,
+    qk: str | re.Pattern[str] = QK,
+    scaled: str | re.Pattern[str] = BRANCH,
     embedding: str | re.Pattern[str] = EMBEDDING,
     encoder: str | re.Pattern[str] = ENCODER,
     decoder: str | re.Pattern[str] = DECODER,
@@ -578,26 +418,29 @@ def t_fixup(
     """
     if encoder_layers is None and decoder_layers is None:
         raise ValueError(_STACKS_ERROR.format(e=encoder_layers, d=decoder_layers))
-    dist = _distribution(distribution)
-    qk_gain = _positive("qk_gain", qk_gain)
-    qk, scaled = _pattern("qk", qk), _pattern("scaled", scaled)
-    embedding = _pattern("embedding", embedding)
+    dist = check_distribution(distribution)
+    qk_gain = check_positive("qk_gain", qk_gain)
+    qk, scaled = check_pattern("qk", qk), check_pattern("scaled", scaled)
+    embedding = check_pattern("embedding", embedding)
     stacks: dict[str, tuple[float, float]] = {}  # stack -> (branch gain, embedding factor)
     if decoder_layers is not None:
-        m = _count("decoder_layers", decoder_layers)
+        m = check_count("decoder_layers", decoder_layers)
         stacks["decoder"] = ((9 * m) ** -0.25, (9 * m) ** -0.25)
     if encoder_layers is not None:
-        n = _count("encoder_layers", encoder_layers)
+        n = check_count("encoder_layers", encoder_layers)
         stacks["encoder"] = (0.67 * n**-0.25, (9 * n) ** -0.25)
     both = len(stacks) == 2
-    scopes = {"decoder": _pattern("decoder", decoder), "encoder": _pattern("encoder", encoder)}
+    scopes = {
+        "decoder": check_pattern("decoder", decoder),
+        "encoder": check_pattern("encoder", encoder),
+    }
     rules: list[Rule] = []
     for stack, (gain, emb) in stacks.items():
         scope = scopes[stack] if both else ""
-        for pattern, init in ((qk, _xavier(qk_gain, dist)), (scaled, _xavier(gain, dist)),
-                              (embedding, _embedding(emb))):  # fmt: skip
-            rules.append((_within(scope, pattern) if scope else pattern, init))
+        for pattern, init in ((qk, xavier(qk_gain, dist)), (scaled, xavier(gain, dist)),
+                              (embedding, embedding_init(emb))):  # fmt: skip
+            rules.append((within(scope, pattern) if scope else pattern, init))
     shared = "encoder" if "encoder" in stacks else "decoder"  # a shared table: the encoder's
-    rules.append((embedding, _embedding(stacks[shared][1])))
-    rules.append((WEIGHT, _xavier(1.0, dist)))
-    return rules + _catch_all(catch_all)
+    rules.append((embedding, embedding_init(stacks[shared][1])))
+    rules.append((WEIGHT, xavier(1.0, dist)))
+    return rules + catch_all_rules(catch_all)

@@ -245,7 +245,7 @@ def _add_report(sub: Any) -> None:
     p.add_argument(
         "--model",
         metavar="MODULE:FACTORY",
-        default=report_lib.REFERENCE,
+        default=report_lib.REFERENCE_MODEL,
         help="a callable returning an nnx.Module, called with rngs=nnx.Rngs(seed) if it takes "
         "`rngs` (default: the embedded Llama-style reference model, 28M parameters); its "
         "partition metadata may name the mesh axes 'data' and 'model'",

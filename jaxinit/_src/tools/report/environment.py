@@ -16,11 +16,13 @@ from typing import Any
 
 import jax
 
-#: The embedded reference model (reference_model.py) and its muP base width.
-REFERENCE = "jaxinit._src.tools.report.reference_model:reference"
-REFERENCE_BASE = "jaxinit._src.tools.report.reference_model:reference_base"
+#: The ``--model`` specs of the embedded reference model (reference_model.py) and of its muP
+#: base width.
+REFERENCE_MODEL = "jaxinit._src.tools.report.reference_model:reference"
+REFERENCE_MODEL_BASE = "jaxinit._src.tools.report.reference_model:reference_base"
 #: Simulated CPU devices when ``--devices`` is not given.
 DEFAULT_CPU_DEVICES = 8
+#: The axes of the report's mesh, which a model's partition metadata may name.
 MESH_AXES = ("data", "model")
 
 
@@ -174,7 +176,7 @@ def build_abstract(factory: Callable[..., Any], spec: str, mesh: Any, seed: int)
 def describe_model(spec: str, model: Any) -> str:
     """The reference model with its size, or the ``--model`` spec."""
     cfg = getattr(model, "cfg", None)
-    if spec != REFERENCE or cfg is None:
+    if spec != REFERENCE_MODEL or cfg is None:
         return spec
     return (
         f"reference Llama ({cfg.layers} blocks, d={cfg.dim}, {cfg.heads} heads, SwiGLU "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from jaxinit._src.core.paths import join_path
 from jaxinit._src.tools.report.measure import STD_Z
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ def _group(path: str) -> str:
     component (``embed``)."""
     parts = path.split("/")
     cut = next((i for i, p in enumerate(parts) if p.isdigit()), 0)
-    return "/".join(parts[: cut + 1])
+    return join_path(parts[: cut + 1])
 
 
 def _kind(path: str) -> str:

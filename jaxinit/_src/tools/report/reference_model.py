@@ -26,8 +26,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-#: The mesh axes the model's partition metadata names.
-MESH_AXES = ("data", "model")
+from jaxinit._src.tools.report.environment import MESH_AXES
+
+#: The mesh axes the model's partition metadata names: those of the report's mesh.
+DATA, MODEL = MESH_AXES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,10 +100,10 @@ class Attention(nnx.Module):
 
     def __init__(self, cfg: Config, rngs: nnx.Rngs):
         self.heads = cfg.heads
-        self.q = _linear(cfg.dim, cfg.dim, ("data", "model"), rngs)
-        self.k = _linear(cfg.dim, cfg.dim, ("data", "model"), rngs)
-        self.v = _linear(cfg.dim, cfg.dim, ("data", "model"), rngs)
-        self.o = _linear(cfg.dim, cfg.dim, ("model", "data"), rngs)
+        self.q = _linear(cfg.dim, cfg.dim, (DATA, MODEL), rngs)
+        self.k = _linear(cfg.dim, cfg.dim, (DATA, MODEL), rngs)
+        self.v = _linear(cfg.dim, cfg.dim, (DATA, MODEL), rngs)
+        self.o = _linear(cfg.dim, cfg.dim, (MODEL, DATA), rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         b, t, d = x.shape
@@ -114,9 +116,9 @@ class Mlp(nnx.Module):
     """SwiGLU: ``down(silu(gate(x)) * up(x))``."""
 
     def __init__(self, cfg: Config, rngs: nnx.Rngs):
-        self.gate = _linear(cfg.dim, cfg.hidden, ("data", "model"), rngs)
-        self.up = _linear(cfg.dim, cfg.hidden, ("data", "model"), rngs)
-        self.down = _linear(cfg.hidden, cfg.dim, ("model", "data"), rngs)
+        self.gate = _linear(cfg.dim, cfg.hidden, (DATA, MODEL), rngs)
+        self.up = _linear(cfg.dim, cfg.hidden, (DATA, MODEL), rngs)
+        self.down = _linear(cfg.hidden, cfg.dim, (MODEL, DATA), rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.down(jax.nn.silu(self.gate(x)) * self.up(x))
@@ -153,11 +155,11 @@ class Llama(nnx.Module):
 
     def __init__(self, cfg: Config, rngs: nnx.Rngs):
         self.cfg = cfg
-        meta = _metadata((cfg.vocab, cfg.dim), ("model", "data"))
+        meta = _metadata((cfg.vocab, cfg.dim), (MODEL, DATA))
         self.embed = nnx.Embed(cfg.vocab, cfg.dim, embedding_metadata=meta, rngs=rngs)
         self.blocks = nnx.List([Block(cfg, rngs) for _ in range(cfg.layers)])
         self.norm = nnx.RMSNorm(cfg.dim, rngs=rngs)
-        self.lm_head = _linear(cfg.dim, cfg.vocab, ("data", "model"), rngs)
+        self.lm_head = _linear(cfg.dim, cfg.vocab, (DATA, MODEL), rngs)
 
     def __call__(self, tokens: jax.Array) -> jax.Array:
         """Logits ``(batch, seq, vocab)`` of integer `tokens` ``(batch, seq)``."""

@@ -27,8 +27,8 @@ import numpy as np
 
 from jaxinit._src.tools.report.environment import (
     DEFAULT_CPU_DEVICES,
-    REFERENCE,
-    REFERENCE_BASE,
+    REFERENCE_MODEL,
+    REFERENCE_MODEL_BASE,
     ReportError,
     build_abstract,
     check_device_count,
@@ -55,7 +55,7 @@ from jaxinit._src.tools.report.schemes import DEFAULT_SCHEME, SCHEMES, get_schem
 
 #: What cli.py and the tests use: this module's own names and the layers' re-exported.
 __all__ = [
-    "DEFAULT_CPU_DEVICES", "DEFAULT_SCHEME", "REFERENCE", "SCHEMES", "STD_Z", "Options",
+    "DEFAULT_CPU_DEVICES", "DEFAULT_SCHEME", "REFERENCE_MODEL", "SCHEMES", "STD_Z", "Options",
     "Report", "ReportError", "Row", "Stage", "check_device_count", "configure_devices",
     "device_count_error", "get_scheme", "make_rows", "run", "select_devices",
 ]  # fmt: skip
@@ -141,7 +141,7 @@ def make_rows(
 class Options:
     """What to report: the options of ``jaxinit report``."""
 
-    model: str = REFERENCE
+    model: str = REFERENCE_MODEL
     scheme: str = DEFAULT_SCHEME
     devices: int | None = None
     seed: int = 0
@@ -212,7 +212,7 @@ def run(options: Options, stage: Stage = _no_stage, configured: bool = True) -> 
         abstract = build_abstract(factory, options.model, mesh, options.seed)
         base = None
         if scheme.needs_base:
-            base = build_abstract(load_factory(REFERENCE_BASE), REFERENCE_BASE, mesh, 0)
+            base = build_abstract(load_factory(REFERENCE_MODEL_BASE), REFERENCE_MODEL_BASE, mesh, 0)
         try:
             rules = scheme.rules(abstract, base)
             plan = jaxinit.flax.plan(abstract, rules, mesh=mesh)

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from jaxinit._src.tools.report.environment import REFERENCE, ReportError
+from jaxinit._src.tools.report.environment import REFERENCE_MODEL, ReportError
 
 DEFAULT_SCHEME = "gpt2"
 
@@ -96,14 +96,14 @@ SCHEMES: Mapping[str, Scheme] = {
 }  # fmt: skip
 
 
-def get_scheme(name: str, model_spec: str = REFERENCE) -> Scheme:
+def get_scheme(name: str, model_spec: str = REFERENCE_MODEL) -> Scheme:
     """The scheme called `name`, checked against the model, or `ReportError`."""
     if name not in SCHEMES:
         raise ReportError(
             f"`--scheme` must be one of {', '.join(map(repr, SCHEMES))}; got {name!r}."
         )
     scheme = SCHEMES[name]
-    if scheme.needs_base and model_spec != REFERENCE:
+    if scheme.needs_base and model_spec != REFERENCE_MODEL:
         raise ReportError(
             f"`--scheme {name}` needs a base-width model, which only the embedded reference "
             "model provides; choose another scheme for a `--model`."
