@@ -763,6 +763,10 @@ def render_index(root: Path = ROOT) -> str:
             [
                 "- [The determinism contract, tier by tier](determinism.md)",
                 "- [Multi-host initialization](multihost.md)",
+                "- [Design: the contract and the reasons for it](design.md)",
+                "- [Architecture: the layers, and what a call does](architecture.md)",
+                "- [Orthogonal initialization: what `orthogonal()` computes and why it is "
+                "Haar](orthogonal.md)",
             ]
         ),
         "## Reference",

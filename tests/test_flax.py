@@ -528,6 +528,38 @@ def test_whole_model_temporaries_are_a_few_times_its_shards():
 
 
 # -- 7. plan ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("params", "init"),
+    [
+        ({"layer": {"bias": jnp.ones(16)}}, jaxinit.orthogonal()),  # rank 1
+        ({"layer": {"bias": jnp.ones(16)}}, jaxinit.he_normal()),  # no fans for a vector
+        ({"w": jnp.ones((3, 4), jnp.complex64)}, jaxinit.uniform()),  # real-only scheme
+        ({"k": jnp.ones((3, 3, 16, 8))}, jaxinit.delta_orthogonal()),  # in > out
+        ({"k": jnp.ones((4, 6))}, jaxinit.sparse(None, nonzeros=5)),  # nonzeros > fan_in
+    ],
+    ids=["orthogonal-1d", "he-1d", "uniform-complex", "delta-in>out", "sparse-nonzeros"],
+)
+def test_plan_refuses_exactly_what_reinit_refuses_with_the_same_message(params, init):
+    """`plan` asks the initializer what a call would refuse: it never reports a std for a
+    parameter that `reinit` then refuses, and both name the parameter."""
+    rules = [("", init)]
+    with pytest.raises((ValueError, TypeError)) as planned:
+        jf.plan(params, rules)
+    with pytest.raises((ValueError, TypeError)) as generated:
+        jf.reinit(params, jax.random.key(0), rules)
+    assert type(planned.value) is type(generated.value)
+    assert str(planned.value) == str(generated.value)
+    path = next(iter(jax.tree_util.tree_leaves_with_path(params)))[0]
+    assert f"parameter {'/'.join(k.key for k in path)!r}" in str(planned.value)
+
+
+def test_plan_accepts_what_reinit_accepts_including_empty_shapes():
+    params = {"empty": jnp.ones((0, 8)), "bias": jnp.ones(0)}
+    rows = jf.plan(params, [("", jaxinit.orthogonal())])
+    assert [r.std for r in rows] == [None, None]
+    jf.reinit(params, jax.random.key(0), [("", jaxinit.orthogonal())])
+
+
 def test_plan_rows_describe_each_parameter_without_computing():
     class Boom:
         """An initializer that must never be called by `plan`."""

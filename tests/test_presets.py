@@ -273,7 +273,7 @@ def test_presets_are_exact_specializations():
     # torch's std 1/sqrt(3 fan_in), as the plan reports it, for the real fans of a conv kernel.
     kernel = jaxinit.get("torch.conv.kernel")
     assert isinstance(kernel, jaxinit.he_uniform)
-    assert kernel.stddev((3, 3, 16, 32)) == pytest.approx(1 / math.sqrt(3 * 144), rel=1e-12)
+    assert kernel.target_std((3, 3, 16, 32)) == pytest.approx(1 / math.sqrt(3 * 144), rel=1e-12)
 
 
 def test_dicts_name_presets_too():

@@ -12,7 +12,8 @@ import copy
 import dataclasses
 import math
 import operator
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +24,14 @@ from jaxinit._src.core import keys, sharding
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, OutSharding, Shape
 from jaxinit._src.core.validation import is_traced
 
+if TYPE_CHECKING:
+    from jaxinit._src.core.units import Unit
+
 _SHAPE_ERROR = "`shape` must be a sequence of non-negative ints; got {shape!r}."
+_COMPLEX_ERROR = (
+    "`dtype`={dtype} is complex; `{name}` only produces real values. "
+    "Valid choices: float64/32/16, bfloat16, float8 types."
+)
 
 
 class FrozenArray:
@@ -98,9 +106,15 @@ def _format(value: Any) -> str:
 class BaseInitializer:
     """Base class of jaxinit initializers (subclasses are frozen dataclasses).
 
-    A subclass sets `name` (its public factory name), declares its parameters as dataclass
-    fields (one of them ``dtype``), and implements `sample` -- which draws and scales in the
-    compute dtype -- plus, if needed, `validate` (build time) and `check_shape` (call time).
+    A subclass is the one holder of its initializer's facts. It sets `name` (its public factory
+    name) and the class facts `random`, `complex_ok` and `allow_integer`; declares its
+    parameters as dataclass fields (one of them ``dtype``); and implements `sample` -- which
+    draws and scales in the compute dtype, laid out as the `Layout` it is given -- plus, as
+    they apply, `validate` (build time), `check_shape` (the shapes it accepts, at call time),
+    `target_std` (the std of its values for a shape), `unit_scale` (its values as a unit draw
+    times a float32 scale) and `for_layer` (itself with a layer's fan axes). `jaxinit.flax.plan`,
+    `reinit`, grouped generation, the report and the tests ask these; nothing else keeps a
+    table of them.
     """
 
     name: ClassVar[str] = "initializer"
@@ -108,6 +122,10 @@ class BaseInitializer:
     allow_integer: ClassVar[bool] = False
     #: Whether the values depend on the key (False for constants and structured fills).
     random: ClassVar[bool] = True
+    #: Whether complex dtypes are accepted (E|w|^2 is then the real case's variance); the
+    #: others refuse them at call time, with `complex_hint` appended to the message.
+    complex_ok: ClassVar[bool] = False
+    complex_hint: ClassVar[str] = ""
 
     # -- building ---------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -121,12 +139,48 @@ class BaseInitializer:
     def validate(self) -> None:
         """Build-time checks of the parameters (choices, ranges). Traced values are skipped."""
 
-    # -- calling ----------------------------------------------------------------------------
+    # -- facts for a shape ------------------------------------------------------------------
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        """Call-time checks that depend on the shape or dtype (rank, axes in range)."""
+        """Call-time checks that depend on the shape or dtype (rank, axes in range); only
+        called for non-empty shapes (see `check_call`)."""
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype) -> Array:
-        """Returns the values, in the compute `dtype` (float32/64 or complex64/128)."""
+    def check_call(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        """Raises what a call with this (canonical) shape and output dtype raises: a complex
+        dtype for a real-only scheme, then `check_shape` unless the shape is empty (a
+        zero-size shape always gives an empty array). `jaxinit.flax.plan` asks this too, so it
+        refuses exactly what `reinit` refuses."""
+        if not self.complex_ok and jnp.issubdtype(dtype, jnp.complexfloating):
+            msg = _COMPLEX_ERROR.format(dtype=np.dtype(dtype).name, name=self.name)
+            raise TypeError(f"{msg} {self.complex_hint}".strip())
+        if math.prod(shape):
+            self.check_shape(shape, dtype)
+
+    @property
+    def concrete(self) -> bool:
+        """Whether every parameter is concrete (not traced), so host-side facts exist."""
+        return not any(is_traced(v) for v in self.params().values())
+
+    def target_std(self, shape: tuple[int, ...]) -> float | None:
+        """The standard deviation of the values for `shape` (concrete parameters), or None
+        where no single number describes it (an array constant, a per-position fill)."""
+        return None
+
+    def unit_scale(self, shape: tuple[int, ...]) -> tuple[Unit, np.float32] | None:
+        """``(unit, scale)`` when, for `shape` and a float32 output, the values are exactly
+        the unit draw times the float32 `scale` (see `units.unit_scale`); else None."""
+        return None
+
+    def for_layer(self, axes: Mapping[str, tuple[int, ...]]) -> BaseInitializer:
+        """This initializer given a layer's fan axes (``in_axis``, ``out_axis``,
+        ``batch_axis``), as `jaxinit.flax.reinit` does; those without fan axes ignore them."""
+        return self
+
+    # -- calling ----------------------------------------------------------------------------
+    def sample(
+        self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype, layout: sharding.Layout
+    ) -> Array:
+        """Returns the values, in the compute `dtype` (float32/64 or complex64/128), drawn for
+        the output `layout` (which axes are sharded: the draw keeps them apart)."""
         raise NotImplementedError
 
     def __call__(
@@ -141,8 +195,7 @@ class BaseInitializer:
             dtype, getattr(self, "dtype", None), self.name, allow_integer=self.allow_integer
         )
         key = keys.check_key(key)
-        if math.prod(shape):  # a zero-size shape is always valid: it gives an empty array
-            self.check_shape(shape, dt)
+        self.check_call(shape, dt)
         placement = sharding.canonicalize(out_sharding, shape)
         static, dyn = self._split()
         return sharding.place(_generate, static, dyn, key, shape, dt, placement)
@@ -187,6 +240,5 @@ def _generate(
     if math.prod(shape) == 0:
         return jnp.zeros(shape, dtype)
     init = static._merge(dyn)
-    with sharding.using(layout):
-        x = init.sample(key, shape, dtypes_lib.compute_dtype(dtype))
+    x = init.sample(key, shape, dtypes_lib.compute_dtype(dtype), layout)
     return dtypes_lib.cast_out(x, dtype)

@@ -26,16 +26,17 @@ def is_complex(dtype: Any) -> bool:
     return bool(jnp.issubdtype(dtype, jnp.complexfloating))
 
 
-def draw_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The shape to draw at: runs of unsharded axes merged into the axis before them.
+def draw_shape(shape: tuple[int, ...], layout: sharding.Layout | None) -> tuple[int, ...]:
+    """The shape to draw at for an output laid out as `layout`: runs of unsharded axes merged
+    into the axis before them.
 
     Partitionable threefry gives the same bits for a shape and any reshape of it (the counter is
     the row-major index), so this draws the same values, far cheaper to compile (XLA takes
     ~1.3 s for a 4-D threefry, 0.15 s for a 1-D one), while each sharded axis still starts its
-    own dimension, so shards are generated locally.
+    own dimension, so shards are generated locally. With no layout (None), or one whose axes are
+    unknown (a traced call that an enclosing jit may shard), the shape is kept.
     """
-    lay = sharding.current()
-    sharded = None if lay is None else lay.sharded
+    sharded = None if layout is None else layout.sharded
     if sharded is None or len(sharded) != len(shape):
         return shape
     out: list[int] = []
@@ -47,46 +48,65 @@ def draw_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _drawn(sampler, key: KeyArray, shape: tuple[int, ...], *args: Any) -> Array:
-    return sampler(key, draw_shape(shape), *args).reshape(shape)
+def _drawn(sampler, key: KeyArray, shape: tuple[int, ...], layout, *args: Any) -> Array:
+    return sampler(key, draw_shape(shape, layout), *args).reshape(shape)
 
 
-def uniform(key: KeyArray, shape: tuple[int, ...], dtype: Any, minval=0.0, maxval=1.0) -> Array:
-    """U[minval, maxval) in a real dtype (jax's sampler)."""
-    return _drawn(jax.random.uniform, key, shape, dtype, minval, maxval)
+def uniform(
+    key: KeyArray,
+    shape: tuple[int, ...],
+    dtype: Any,
+    layout: sharding.Layout | None,
+    minval=0.0,
+    maxval=1.0,
+) -> Array:
+    """U[minval, maxval) in a real dtype (jax's sampler), drawn for `layout`."""
+    return _drawn(jax.random.uniform, key, shape, layout, dtype, minval, maxval)
 
 
-def normal(key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+def normal(
+    key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: sharding.Layout | None
+) -> Array:
     """N(0, 1); for complex dtypes real and imaginary parts are N(0, 1/2), so E|z|^2 = 1."""
-    return _drawn(jax.random.normal, key, shape, dtype)
+    return _drawn(jax.random.normal, key, shape, layout, dtype)
 
 
-def truncated_normal(key: KeyArray, lower, upper, shape: tuple[int, ...], dtype: Any) -> Array:
+def truncated_normal(
+    key: KeyArray, lower, upper, shape: tuple[int, ...], dtype: Any, layout: sharding.Layout | None
+) -> Array:
     """N(0, 1) truncated to the open interval (lower, upper), in a real dtype (jax's sampler)."""
     return _drawn(
-        lambda k, s, d: jax.random.truncated_normal(k, lower, upper, s, d), key, shape, dtype
+        lambda k, s, d: jax.random.truncated_normal(k, lower, upper, s, d),
+        key,
+        shape,
+        layout,
+        dtype,
     )
 
 
-def complex_disk(key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+def complex_disk(
+    key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: sharding.Layout | None
+) -> Array:
     """Uniform on the disk of radius sqrt(2): E|z|^2 = 1."""
     k_r, k_t = jax.random.split(key)
     rd = real_dtype(dtype)
-    r = jnp.sqrt(2 * uniform(k_r, shape, rd)).astype(dtype)
-    theta = 2 * np.pi * uniform(k_t, shape, rd).astype(dtype)
+    r = jnp.sqrt(2 * uniform(k_r, shape, rd, layout)).astype(dtype)
+    theta = 2 * np.pi * uniform(k_t, shape, rd, layout).astype(dtype)
     return r * jnp.exp(1j * theta)
 
 
-def complex_truncated_normal(key: KeyArray, upper: float, shape: tuple[int, ...], dtype) -> Array:
+def complex_truncated_normal(
+    key: KeyArray, upper: float, shape: tuple[int, ...], dtype, layout: sharding.Layout | None
+) -> Array:
     """Standard complex normal (E|z|^2 = 1 before truncation) with modulus truncated to `upper`.
 
     |z|^2 is Exp(1), so it is drawn by inverting the CDF restricted to [0, upper^2).
     """
     k_r, k_t = jax.random.split(key)
     rd = real_dtype(dtype)
-    t = (1 - jnp.exp(jnp.array(-(upper**2), rd))) * uniform(k_r, shape, rd)
+    t = (1 - jnp.exp(jnp.array(-(upper**2), rd))) * uniform(k_r, shape, rd, layout)
     r = jnp.sqrt(-jnp.log1p(-t)).astype(dtype)
-    theta = 2 * np.pi * uniform(k_t, shape, rd).astype(dtype)
+    theta = 2 * np.pi * uniform(k_t, shape, rd, layout).astype(dtype)
     return r * jnp.exp(1j * theta)
 
 

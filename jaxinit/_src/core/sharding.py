@@ -9,10 +9,10 @@ partitioner generates each shard on its own device and never the global array on
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator
+import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -39,7 +39,7 @@ def canonicalize(out_sharding: OutSharding, shape: tuple[int, ...]) -> NamedShar
         mesh = jax.sharding.get_abstract_mesh()
         if mesh.empty:
             raise ValueError(_NO_MESH_ERROR.format(value=out_sharding))
-        concrete = _concrete_mesh()
+        concrete = concrete_mesh()
         sharding = NamedSharding(concrete if concrete is not None else mesh, out_sharding)
     elif isinstance(out_sharding, NamedSharding):
         sharding = out_sharding
@@ -53,7 +53,8 @@ def canonicalize(out_sharding: OutSharding, shape: tuple[int, ...]) -> NamedShar
     return sharding
 
 
-def _concrete_mesh() -> jax.sharding.Mesh | None:
+def concrete_mesh() -> jax.sharding.Mesh | None:
+    """The concrete mesh set by ``jax.set_mesh`` in this context, if any."""
     get = getattr(jax.sharding, "get_mesh", None)
     if get is None:  # pragma: no cover - older jax
         return None
@@ -62,6 +63,37 @@ def _concrete_mesh() -> jax.sharding.Mesh | None:
     except Exception:  # pragma: no cover - no concrete mesh in this context
         return None
     return None if mesh is None or getattr(mesh, "empty", True) else mesh
+
+
+def context_mesh(fallback: Any) -> Any:
+    """The context's (abstract) mesh -- inside ``auto_axes`` or ``shard_map``, the one with the
+    current axis types -- or `fallback` when no mesh is set."""
+    context = jax.sharding.get_abstract_mesh()
+    return fallback if context.empty else context
+
+
+def axis_names(entry: Any) -> tuple[str, ...]:
+    """The mesh axis names of one PartitionSpec entry (None, a name, or a tuple of names)."""
+    return () if entry is None else (entry,) if isinstance(entry, str) else tuple(entry)
+
+
+def shard_count(entry: Any, mesh: Any) -> int:
+    """Into how many blocks a PartitionSpec entry splits its array axis on `mesh`."""
+    return math.prod(mesh.shape[name] for name in axis_names(entry))
+
+
+def explicit_axes(mesh: Any) -> tuple[str, ...]:
+    """The mesh's Explicit axes (its sharding is then part of the array's type)."""
+    return tuple(getattr(mesh, "explicit_axes", ()) or ())
+
+
+def entering(mesh: Any) -> Any:
+    """A context that sets `mesh` when it has Explicit axes and no mesh is set: Explicit-mesh
+    shardings need the mesh in context, also when a NamedSharding was given outside one."""
+    no_context = jax.sharding.get_abstract_mesh().empty
+    if explicit_axes(mesh) and no_context and isinstance(mesh, jax.sharding.Mesh):
+        return jax.set_mesh(mesh)
+    return contextlib.nullcontext()
 
 
 def _is_tracing(key: Array) -> bool:
@@ -83,7 +115,7 @@ def _jitted(fn: Callable[..., Array], sharding: Any, how: str) -> Callable[..., 
 
         return jax.jit(constrained, static_argnums=static_argnums)
     if how == "auto_axes":
-        axes = tuple(sharding.mesh.explicit_axes)
+        axes = explicit_axes(sharding.mesh)
 
         def typed(static, dyn, key, shape, dtype, layout):
             # Explicit axes: compute in auto mode over them, type the result with the sharding.
@@ -121,26 +153,6 @@ class Layout:
         return NamedSharding(self.sharding.mesh, PartitionSpec(*spec))
 
 
-_CURRENT: contextvars.ContextVar[Layout | None] = contextvars.ContextVar(
-    "jaxinit_layout", default=None
-)
-
-
-@contextlib.contextmanager
-def using(lay: Layout | None) -> Iterator[None]:
-    """Declares the layout of the output while an initializer's program is traced."""
-    token = _CURRENT.set(lay)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
-
-
-def current() -> Layout | None:
-    """The layout declared by `using`, if any."""
-    return _CURRENT.get()
-
-
 def layout(sharding: NamedSharding | None, ndim: int, traced: bool) -> Layout:
     """The output's layout; axes unknown when traced on several devices without a sharding."""
     if sharding is None:
@@ -164,13 +176,12 @@ def place(
     lay = layout(sharding, len(shape), _is_tracing(key))
     if sharding is None:
         return _jitted(fn, None, "plain")(static, dyn, key, shape, dtype, lay)
-    if tuple(getattr(sharding.mesh, "explicit_axes", ()) or ()):
+    if explicit_axes(sharding.mesh):
         typed = _jitted(fn, sharding, "auto_axes")
-        no_context = jax.sharding.get_abstract_mesh().empty
-        if no_context and not _is_tracing(key) and isinstance(sharding.mesh, jax.sharding.Mesh):
-            with jax.set_mesh(sharding.mesh):  # a NamedSharding given outside any mesh context
-                return typed(static, dyn, key, shape, dtype, lay)
-        return typed(static, dyn, key, shape, dtype, lay)
+        if _is_tracing(key):
+            return typed(static, dyn, key, shape, dtype, lay)
+        with entering(sharding.mesh):  # a NamedSharding given outside any mesh context
+            return typed(static, dyn, key, shape, dtype, lay)
     if _is_tracing(key) or not isinstance(sharding.mesh, jax.sharding.Mesh):
         return _jitted(fn, sharding, "constraint")(static, dyn, key, shape, dtype, lay)
     return _jitted(fn, sharding, "out_shardings")(static, dyn, key, shape, dtype, lay)

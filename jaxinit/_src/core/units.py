@@ -20,6 +20,8 @@ import numpy as np
 
 from jaxinit._src.core import samplers
 from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.core.dtypes import compute_dtype
+from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, KeyArray
 
 #: The unit draws: N(0, 1), U[0, 1), U[-1, 1), N(0, 1) truncated to (-2, 2).
@@ -34,14 +36,14 @@ class Unit(BaseInitializer):
     kind: str = "normal"
     dtype: Any = None
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         if self.kind == "normal":
-            return samplers.normal(key, shape, dtype)
+            return samplers.normal(key, shape, dtype, layout)
         if self.kind == "uniform":
-            return samplers.uniform(key, shape, dtype)
+            return samplers.uniform(key, shape, dtype, layout)
         if self.kind == "symmetric_uniform":
-            return samplers.uniform(key, shape, dtype, -1)
-        return samplers.truncated_normal(key, -2, 2, shape, dtype)
+            return samplers.uniform(key, shape, dtype, layout, -1)
+        return samplers.truncated_normal(key, -2, 2, shape, dtype, layout)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -53,16 +55,14 @@ class Scaled(BaseInitializer):
     scale: Any = 1.0
     dtype: Any = None
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
-        return self.unit.sample(key, shape, dtype) * jnp.asarray(self.scale, dtype)
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
+        return self.unit.sample(key, shape, dtype, layout) * jnp.asarray(self.scale, dtype)
 
 
 def unit_scale(init: Any, shape: tuple[int, ...], dtype: Any) -> tuple[Unit, np.float32] | None:
     """``(unit, scale)`` with ``init(k, shape, dtype) == Scaled(unit, scale)(k, shape, dtype)``
-    bitwise, or None when `init` is not such a product (or the compute dtype is not float32)."""
-    from jaxinit._src.core import dtypes
-
-    if dtypes.compute_dtype(np.dtype(dtype)) != np.float32:
+    bitwise, or None when `init` is not such a product (or the compute dtype is not float32):
+    the initializer's own `BaseInitializer.unit_scale` says which product it is."""
+    if not isinstance(init, BaseInitializer) or compute_dtype(np.dtype(dtype)) != np.float32:
         return None
-    method = getattr(init, "unit_scale", None)
-    return None if method is None else method(shape)
+    return init.unit_scale(shape)

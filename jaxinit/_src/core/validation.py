@@ -24,6 +24,13 @@ def check_choice(arg: str, value: Any, choices: Iterable[str]) -> str:
     return value
 
 
+def check_bool(arg: str, value: Any) -> bool:
+    """Returns `value` if it is True or False (not merely truthy), else raises a TypeError."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{arg}` must be True or False; got {value!r}.")
+    return value
+
+
 def _as_float(arg: str, value: Any) -> float:
     try:
         return float(value)

@@ -10,7 +10,6 @@ copy. Constants (``init.random`` False) are not grouped: a fill compiles to next
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import math
@@ -22,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 
+from jaxinit._src.core import sharding as sharding_lib
 from jaxinit._src.core import units
 from jaxinit._src.core.base import BaseInitializer
 
@@ -72,10 +72,7 @@ def _placement(job: Job, mesh: Mesh) -> tuple[NamedSharding, Any]:
 
 
 def _device_bytes(job: Job, sharding: NamedSharding) -> float:
-    parts = 1
-    for entry in sharding.spec:
-        names = () if entry is None else (entry,) if isinstance(entry, str) else entry
-        parts *= math.prod(sharding.mesh.shape[n] for n in names)
+    parts = math.prod(sharding_lib.shard_count(entry, sharding.mesh) for entry in sharding.spec)
     return math.prod(job.shape) * job.dtype.itemsize / parts
 
 
@@ -133,11 +130,17 @@ def _foreign(job: Job, sharding: NamedSharding, key: jax.Array) -> jax.Array:
         x = job.init(k, job.shape, job.dtype)
         return jnp.asarray(getattr(x, "raw_value", x))  # unwrap Flax's VariableMetadata
 
-    explicit = tuple(getattr(sharding.mesh, "explicit_axes", ()) or ())
+    explicit = sharding_lib.explicit_axes(sharding.mesh)
     if explicit:  # compute in auto mode over the explicit axes, typed with the sharding
         typed: Any = jax.sharding.auto_axes(run, out_sharding=sharding, axes=explicit)
         return typed(key)
     return jax.lax.with_sharding_constraint(run(key), sharding)
+
+
+def at_parameter(path: str, shape: tuple[int, ...], error: Exception) -> Exception:
+    """`error` (a ValueError or TypeError) prefixed with the parameter it is about: `plan` and
+    `reinit` raise the same message for the same parameter."""
+    return type(error)(f"parameter {path!r} of shape {shape}: {error}")
 
 
 def _call(job: Job, sharding: NamedSharding, key: jax.Array) -> jax.Array:
@@ -146,7 +149,7 @@ def _call(job: Job, sharding: NamedSharding, key: jax.Array) -> jax.Array:
             return job.init(key, job.shape, job.dtype, out_sharding=sharding)
         return _foreign(job, sharding, key)
     except (ValueError, TypeError) as e:
-        raise type(e)(f"parameter {job.path!r} of shape {job.shape}: {e}") from e
+        raise at_parameter(job.path, job.shape, e) from e
 
 
 def _stacked(sharding: NamedSharding) -> NamedSharding:
@@ -179,10 +182,7 @@ class Program:
     finals: tuple[Any, ...]
 
     def _context(self) -> Any:
-        explicit = tuple(getattr(self.mesh, "explicit_axes", ()) or ())
-        if explicit and jax.sharding.get_abstract_mesh().empty:
-            return jax.set_mesh(self.mesh)  # Explicit-mesh shardings need the mesh set
-        return contextlib.nullcontext()
+        return sharding_lib.entering(self.mesh)  # Explicit-mesh shardings need the mesh set
 
     def _root(self, key: jax.Array) -> jax.Array:
         return jax.device_put(key, NamedSharding(self.mesh, PartitionSpec()))

@@ -17,6 +17,7 @@ from typing import Any
 import jax
 
 from jaxinit._src.core.fans import einsum_axes
+from jaxinit._src.core.paths import join_path
 
 #: Parameter name -> axes, for one layer.
 ParamAxes = dict[str, "LayerAxes"]
@@ -112,7 +113,7 @@ def nnx_layers(model: Any) -> dict[str, LayerAxes]:
     out: dict[str, LayerAxes] = {}
     for path, module in nnx.iter_modules(model):
         for param, axes in nnx_axes(module).items():
-            out["/".join(map(str, (*path, param)))] = axes
+            out[join_path((*path, param))] = axes
     return out
 
 
@@ -176,7 +177,7 @@ def linen_layers(
         if context.method_name == "__call__":
             m = context.module
             for param, axes in linen_axes(m, call_args, call_kwargs).items():
-                records["/".join(map(str, (*m.path, param)))] = axes
+                records[join_path((*m.path, param))] = axes
         return next_fun(*call_args, **call_kwargs)
 
     rngs = jax.random.key(0) if rngs is None else rngs
@@ -190,7 +191,7 @@ def lookup(layers: Mapping[str, LayerAxes], path: str) -> LayerAxes | None:
     ``/``-suffix of it (linen's ``params/`` prefix, or a submodule's path)."""
     parts = path.split("/")
     for i in range(len(parts)):  # the longest suffix first
-        axes = layers.get("/".join(parts[i:]))
+        axes = layers.get(join_path(parts[i:]))
         if axes is not None:
             return axes
     return None

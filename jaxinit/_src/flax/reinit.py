@@ -14,24 +14,18 @@ import dataclasses
 import hashlib
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import numpy as np
 
 from jaxinit._src.core import keys
-from jaxinit._src.core import samplers as random_lib
 from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.fans import compute_fans
 from jaxinit._src.core.typing import Rule
-from jaxinit._src.core.validation import is_traced, normalize_axes
-from jaxinit._src.flax import generate as flax_generate
-from jaxinit._src.flax import targets as flax_targets
+from jaxinit._src.flax import generate, targets
 from jaxinit._src.flax.layers import LayerAxes
-from jaxinit._src.schemes import constant, elementwise
-from jaxinit._src.schemes.orthogonal import Orthogonal
-from jaxinit._src.schemes.recurrent import GatedOrthogonal
 from jaxinit._src.schemes.variance import VarianceScheme
 
 #: One rule: a regular expression (searched in the path) and an initializer; None keeps.
@@ -153,83 +147,32 @@ def _match(rules: list[tuple[re.Pattern[str], Any]], path: str) -> tuple[bool, A
 
 
 def with_layer_axes(init: Any, axes: Mapping[str, tuple[int, ...]] | None) -> Any:
-    """`init` with its ``in_axis``/``out_axis``/``batch_axis`` fields set to the layer's axes.
-
-    Variance schemes get all three; other initializers with a ``batch_axis`` field
-    (`orthogonal`) get the layer's batch axes when it has some (stacked layers: one matrix per
-    layer). Anything else is returned as is.
-    """
+    """`init` given its parameter's layer axes (`BaseInitializer.for_layer`): variance schemes
+    take all three, `orthogonal` the batch axes; foreign callables are returned as they are."""
     if axes is None or not isinstance(init, BaseInitializer):
         return init
-    names = {f.name for f in dataclasses.fields(cast(Any, init))}
-    if isinstance(init, VarianceScheme):
-        updates = {k: v for k, v in axes.items() if k in names}
-    elif "batch_axis" in names and axes["batch_axis"]:
-        updates = {"batch_axis": axes["batch_axis"]}
-    else:
-        return init
-    return dataclasses.replace(cast(Any, init), **updates)
+    return init.for_layer(axes)
 
 
 # -- the plan ------------------------------------------------------------------------------------
-def _trunc_std(init: Any, shape: tuple[int, ...]) -> float:
-    if init.absolute_bounds:
-        sigma = init._solve_sigma() if init.post_truncation else float(init.stddev)
-        if sigma == 0.0:
-            return 0.0
-        a, b = ((float(v) - float(init.mean)) / sigma for v in (init.lower, init.upper))
-        return sigma * random_lib.truncated_moments(a, b)[1]
-    if init.post_truncation:
-        return float(init.stddev)
-    return (
-        float(init.stddev) * random_lib.truncated_moments(float(init.lower), float(init.upper))[1]
-    )
-
-
-def _orthogonal_std(init: Any, shape: tuple[int, ...]) -> float | None:
-    col = normalize_axes("column_axis", init.column_axis, len(shape))[0]
-    batch = normalize_axes("batch_axis", init.batch_axis, len(shape))
-    rows = math.prod(s for i, s in enumerate(shape) if i != col and i not in batch)
-    n = max(rows, shape[col])
-    return float(init.scale) / math.sqrt(n) if n else None
-
-
-def _gated_std(init: Any, shape: tuple[int, ...]) -> float | None:
-    n = max(shape[-2], shape[-1] // init.gates)
-    return float(init.scale) / math.sqrt(n) if n else None
-
-
-#: The std of each non-variance-scheme initializer's values, by type.
-_STD: dict[type, Callable[[Any, tuple[int, ...]], float | None]] = {
-    elementwise.Normal: lambda i, s: float(i.stddev),
-    elementwise.TruncatedNormal: _trunc_std,
-    elementwise.Uniform: lambda i, s: float(i.scale) / math.sqrt(12),
-    elementwise.UniformRange: lambda i, s: (float(i.maxval) - float(i.minval)) / math.sqrt(12),
-    Orthogonal: _orthogonal_std,
-    GatedOrthogonal: _gated_std,
-    constant.Zeros: lambda i, s: 0.0,
-    constant.Ones: lambda i, s: 0.0,
-    constant.Constant: lambda i, s: 0.0 if np.ndim(i._value()) == 0 else None,
-}
-
-
-def _row(leaf: flax_targets.Leaf, init: Any) -> PlanRow:
-    """The plan row of `leaf` under `init` (already given its layer axes)."""
+def _row(leaf: targets.Leaf, init: Any) -> PlanRow:
+    """The plan row of `leaf` under `init` (already given its layer axes); raises what
+    generating it would raise, naming the parameter."""
     if init is None:
         return PlanRow(leaf.path, leaf.shape, leaf.dtype, leaf.sharding, None, None, None, None)
-    concrete = isinstance(init, BaseInitializer) and not any(
-        is_traced(v) for v in init.params().values()
-    )
     axes = leaf.layer.for_shape(leaf.shape) if leaf.layer is not None else None
+    ours = isinstance(init, BaseInitializer)
     try:
+        if ours:
+            init.check_call(leaf.shape, leaf.dtype)
+        concrete = ours and init.concrete and math.prod(leaf.shape) > 0
         if concrete and isinstance(init, VarianceScheme):
-            fans, std = init.fans(leaf.shape), init.stddev(leaf.shape)
+            fans = init.fans(leaf.shape)
         else:
             fans = compute_fans(leaf.shape, **axes) if axes else None
-            rule = _STD.get(type(init)) if concrete else None
-            std = rule(init, leaf.shape) if rule is not None else None
-    except ValueError as e:
-        raise ValueError(f"parameter {leaf.path!r} of shape {leaf.shape}: {e}") from e
+        std = init.target_std(leaf.shape) if concrete else None
+    except (ValueError, TypeError) as e:
+        raise generate.at_parameter(leaf.path, leaf.shape, e) from e
     fan_in, fan_out = (fans.fan_in, fans.fan_out) if fans is not None else (None, None)
     return PlanRow(leaf.path, leaf.shape, leaf.dtype, leaf.sharding, init, fan_in, fan_out, std)
 
@@ -242,10 +185,10 @@ def _decide(
     layer_axes: bool,
     mesh: Any,
     required: bool,
-) -> tuple[list[flax_targets.Leaf], list[Any], flax_targets.Writer]:
+) -> tuple[list[targets.Leaf], list[Any], targets.Writer]:
     """Each parameter with its initializer (None: kept), checked against `strict`."""
     compiled = _compile_rules(rules)
-    leaves, write = flax_targets.collect(target, layers, mesh, required)
+    leaves, write = targets.collect(target, layers, mesh, required)
     inits, unmatched = [], []
     for leaf in leaves:
         found, init = _match(compiled, leaf.path)
@@ -304,7 +247,7 @@ def reinit(
     layers: Mapping[str, LayerAxes] | None = None,
     layer_axes: bool = True,
     mesh: jax.sharding.Mesh | None = None,
-    group_bytes: int = flax_generate.GROUP_BYTES,
+    group_bytes: int = generate.GROUP_BYTES,
 ) -> Any:
     """Re-initializes the parameters of `target` by path rules, in one jitted computation.
 
@@ -363,7 +306,7 @@ def reinit(
     """
     root = keys.check_key(key)
     jobs, write = prepare(target, rules, strict, layers, layer_axes, mesh)
-    new = flax_generate.generate(jobs, root, group_bytes)
+    new = generate.generate(jobs, root, group_bytes)
     return write(dict(zip((job.path for job in jobs), new, strict=True)))
 
 
@@ -374,7 +317,7 @@ def prepare(
     layers: Mapping[str, LayerAxes] | None = None,
     layer_axes: bool = True,
     mesh: Any = None,
-) -> tuple[list[flax_generate.Job], flax_targets.Writer]:
+) -> tuple[list[generate.Job], targets.Writer]:
     """The parameters `reinit` generates, as jobs, and the writer of the target."""
     leaves, inits, write = _decide(target, rules, strict, layers, layer_axes, mesh, True)
     kept = [leaf for leaf, init in zip(leaves, inits, strict=True) if init is None]
@@ -384,7 +327,7 @@ def prepare(
         paths = ", ".join(repr(p) for p in abstract)
         raise ValueError(_ABSTRACT_KEEP_ERROR.format(n=len(abstract), why=why, paths=paths))
     jobs = [
-        flax_generate.Job(leaf.path, np.uint32(stable_hash(leaf.path)), init, leaf.shape,
+        generate.Job(leaf.path, np.uint32(stable_hash(leaf.path)), init, leaf.shape,
                           leaf.dtype, leaf.sharding)
         for leaf, init in zip(leaves, inits, strict=True)
         if init is not None

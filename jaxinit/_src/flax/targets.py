@@ -53,16 +53,12 @@ class Leaf:
 Writer = Callable[[Mapping[str, jax.Array]], Any]
 
 
-def _context_mesh() -> jax.sharding.Mesh | None:
-    return sharding_lib._concrete_mesh()
-
-
 def concrete_mesh(mesh: Any, user_mesh: jax.sharding.Mesh | None) -> jax.sharding.Mesh | None:
     """A concrete mesh for `mesh` (concrete, abstract or None): itself, or the user's or the
     context's mesh when it matches (an abstract one) or when none was given."""
     if isinstance(mesh, jax.sharding.Mesh):
         return mesh
-    for candidate in (user_mesh, _context_mesh()):
+    for candidate in (user_mesh, sharding_lib.concrete_mesh()):
         if candidate is not None and (mesh is None or candidate.abstract_mesh == mesh):
             return candidate
     return None

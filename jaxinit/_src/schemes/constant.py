@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinit._src.core.base import BaseInitializer, FrozenArray
+from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray
 
 
@@ -17,9 +18,13 @@ class _Fill(BaseInitializer):
 
     allow_integer: ClassVar[bool] = True
     random: ClassVar[bool] = False
+    complex_ok: ClassVar[bool] = True
     fill: ClassVar[int]
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+    def target_std(self, shape: tuple[int, ...]) -> float:
+        return 0.0
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         return jnp.full(shape, self.fill, dtype)
 
 
@@ -91,6 +96,7 @@ class Constant(BaseInitializer):
     name: ClassVar[str] = "constant"
     allow_integer: ClassVar[bool] = True
     random: ClassVar[bool] = False
+    complex_ok: ClassVar[bool] = True
     value: Any
     dtype: DTypeLike | None = None
 
@@ -116,7 +122,11 @@ class Constant(BaseInitializer):
         if np.iscomplexobj(v) and not jnp.issubdtype(dtype, jnp.complexfloating):
             raise TypeError(f"`value`={self.value!r} is complex but `dtype` is {dtype}.")
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+    def target_std(self, shape: tuple[int, ...]) -> float | None:
+        """0 for a scalar; None for an array, whose values vary by position."""
+        return 0.0 if np.ndim(self._value()) == 0 else None
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         return jnp.broadcast_to(jnp.asarray(self._value(), dtype), shape)
 
 

@@ -13,16 +13,10 @@ import numpy as np
 
 from jaxinit._src.core import samplers
 from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, RealNumeric
 from jaxinit._src.core.units import Unit
-from jaxinit._src.core.validation import check_less, check_real, is_traced
-
-_REAL_ONLY = "{name} samples real values only; `dtype`={dtype} is complex. {hint}"
-
-
-def _require_real(name: str, dtype: np.dtype, hint: str = "") -> None:
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        raise TypeError(_REAL_ONLY.format(name=name, dtype=dtype, hint=hint).strip())
+from jaxinit._src.core.validation import check_bool, check_less, check_real, is_traced
 
 
 def _is_zero(x: Any) -> bool:
@@ -52,20 +46,21 @@ class Uniform(BaseInitializer):
     """
 
     name: ClassVar[str] = "uniform"
+    complex_hint: ClassVar[str] = "Use variance_scaling(..., 'uniform') for a disk."
     scale: RealNumeric = 1e-2
     dtype: DTypeLike | None = None
 
     def validate(self) -> None:
         check_real("scale", self.scale, nonnegative=True)
 
-    def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        _require_real(self.name, dtype, "Use variance_scaling(..., 'uniform') for a disk.")
+    def target_std(self, shape: tuple[int, ...]) -> float:
+        return float(self.scale) / math.sqrt(12)
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
-        return samplers.uniform(key, shape, dtype) * jnp.array(self.scale, dtype)
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
+        return samplers.uniform(key, shape, dtype, layout) * jnp.array(self.scale, dtype)
 
     def unit_scale(self, shape: tuple[int, ...]) -> tuple[Unit, np.float32] | None:
-        """U[0, 1) times `scale` (see `affine.unit_scale`)."""
+        """U[0, 1) times `scale`."""
         return None if is_traced(self.scale) else (Unit("uniform"), np.float32(self.scale))
 
 
@@ -100,11 +95,11 @@ class UniformRange(BaseInitializer):
         check_real("maxval", self.maxval)
         check_less("minval", self.minval, "maxval", self.maxval)
 
-    def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        _require_real(self.name, dtype)
+    def target_std(self, shape: tuple[int, ...]) -> float:
+        return (float(self.maxval) - float(self.minval)) / math.sqrt(12)
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
-        return samplers.uniform(key, shape, dtype, self.minval, self.maxval)
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
+        return samplers.uniform(key, shape, dtype, layout, self.minval, self.maxval)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -131,6 +126,7 @@ class Normal(BaseInitializer):
     """
 
     name: ClassVar[str] = "normal"
+    complex_ok: ClassVar[bool] = True
     stddev: RealNumeric = 1e-2
     dtype: DTypeLike | None = None
     _: dataclasses.KW_ONLY
@@ -140,12 +136,15 @@ class Normal(BaseInitializer):
         check_real("stddev", self.stddev, nonnegative=True)
         check_real("mean", self.mean)
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
-        x = samplers.normal(key, shape, dtype) * jnp.array(self.stddev, dtype)
+    def target_std(self, shape: tuple[int, ...]) -> float:
+        return float(self.stddev)
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
+        x = samplers.normal(key, shape, dtype, layout) * jnp.array(self.stddev, dtype)
         return x if _is_zero(self.mean) else x + jnp.array(self.mean, dtype)
 
     def unit_scale(self, shape: tuple[int, ...]) -> tuple[Unit, np.float32] | None:
-        """N(0, 1) times `stddev` when the mean is 0 (see `affine.unit_scale`)."""
+        """N(0, 1) times `stddev` when the mean is 0."""
         if is_traced(self.stddev) or is_traced(self.mean) or not _is_zero(self.mean):
             return None
         return Unit("normal"), np.float32(self.stddev)
@@ -196,6 +195,7 @@ class TruncatedNormal(BaseInitializer):
     """
 
     name: ClassVar[str] = "truncated_normal"
+    complex_hint: ClassVar[str] = "Use variance_scaling for complex truncated normals."
     stddev: RealNumeric = 1e-2
     dtype: DTypeLike | None = None
     lower: RealNumeric = -2.0
@@ -213,16 +213,12 @@ class TruncatedNormal(BaseInitializer):
             if not is_traced(v) and not (np.ndim(v) == 0 and math.isinf(float(v))):
                 check_real(arg, v)
         check_less("lower", self.lower, "upper", self.upper)
-        for arg in ("post_truncation", "absolute_bounds"):
-            if not isinstance(getattr(self, arg), bool):
-                raise TypeError(f"`{arg}` must be True or False; got {getattr(self, arg)!r}.")
+        check_bool("post_truncation", self.post_truncation)
+        check_bool("absolute_bounds", self.absolute_bounds)
         if self.absolute_bounds:
             check_real("stddev", self.stddev, positive=True)
         if self.post_truncation and self.absolute_bounds:
             self._solve_sigma()  # raises early when unreachable or traced
-
-    def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        _require_real(self.name, dtype, "Use variance_scaling for complex truncated normals.")
 
     def _solve_sigma(self) -> float:
         """Pre-truncation sigma whose truncation to absolute bounds has std `stddev`."""
@@ -252,17 +248,31 @@ class TruncatedNormal(BaseInitializer):
             lo_s, hi_s = (mid, hi_s) if _abs_trunc_std(mid, m, lo, hi) < target else (lo_s, mid)
         return 0.5 * (lo_s + hi_s)
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+    def target_std(self, shape: tuple[int, ...]) -> float:
+        """The std after truncation, in double precision."""
+        if self.absolute_bounds:
+            sigma = self._solve_sigma() if self.post_truncation else float(self.stddev)
+            if sigma == 0.0:
+                return 0.0
+            a, b = ((float(v) - float(self.mean)) / sigma for v in (self.lower, self.upper))
+            return sigma * samplers.truncated_moments(a, b)[1]
+        if self.post_truncation:
+            return float(self.stddev)
+        bounds = float(self.lower), float(self.upper)
+        return float(self.stddev) * samplers.truncated_moments(*bounds)[1]
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         if self.absolute_bounds:
             sigma = self._solve_sigma() if self.post_truncation else self.stddev
             a = (self.lower - self.mean) / sigma
             b = (self.upper - self.mean) / sigma
-            x = samplers.truncated_normal(key, a, b, shape, dtype) * jnp.array(sigma, dtype)
+            x = samplers.truncated_normal(key, a, b, shape, dtype, layout)
+            x = x * jnp.array(sigma, dtype)
         else:
             scale = self.stddev
             if self.post_truncation:
                 scale = scale / samplers.truncated_std(self.lower, self.upper, dtype)
-            x = samplers.truncated_normal(key, self.lower, self.upper, shape, dtype)
+            x = samplers.truncated_normal(key, self.lower, self.upper, shape, dtype, layout)
             x = x * jnp.array(scale, dtype)
         return x if _is_zero(self.mean) else x + jnp.array(self.mean, dtype)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from jaxinit._src.core import samplers
 from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import (
     MXNET_FACTOR_TYPES,
     MXNET_RND_TYPES,
@@ -26,7 +27,7 @@ from jaxinit._src.core.typing import (
 )
 from jaxinit._src.core.validation import check_choice, check_int, check_real
 from jaxinit._src.schemes.elementwise import Normal
-from jaxinit._src.schemes.variance import AXES_ARGS, VarianceScheme, scheme_class
+from jaxinit._src.schemes.variance import AXES_ARGS, AxesFields, VarianceScheme, documented
 
 _MXNET_MODES = {"avg": "fan_avg", "in": "fan_in", "out": "fan_out"}
 CAFFE_NORMS = {"fan_in": "fan_in", "fan_out": "fan_out", "average": "fan_avg"}
@@ -63,38 +64,15 @@ class UniformUnitScaling(BaseInitializer):
     def validate(self) -> None:
         check_real("factor", self.factor, nonnegative=True)
 
-    def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        if jnp.issubdtype(dtype, jnp.complexfloating):
-            raise TypeError(f"{self.name} samples real values only; `dtype`={dtype}.")
+    def target_std(self, shape: tuple[int, ...]) -> float:
+        return float(self.factor) / math.sqrt(math.prod(shape[:-1]))
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         bound = self.factor * math.sqrt(3.0 / math.prod(shape[:-1]))
-        return samplers.uniform(key, shape, dtype, -1) * jnp.array(bound, dtype)
+        return samplers.uniform(key, shape, dtype, layout, -1) * jnp.array(bound, dtype)
 
 
-class _MXNetXavierBase(VarianceScheme):
-    rnd_type: str
-    factor_type: str
-    magnitude: RealNumeric
-
-    def validate(self) -> None:
-        VarianceScheme.validate(self)
-        check_choice("rnd_type", self.rnd_type, MXNET_RND_TYPES)
-        check_choice("factor_type", self.factor_type, MXNET_FACTOR_TYPES)
-        check_real("magnitude", self.magnitude, positive=True)
-
-    def scheme(self) -> tuple[Any, str, str]:
-        mode = _MXNET_MODES[self.factor_type]
-        if self.rnd_type == "uniform":
-            return self.magnitude / 3, mode, "uniform"  # bound sqrt(3 * scale / n)
-        return self.magnitude, mode, "normal"
-
-
-MXNetXavier = scheme_class(
-    "MXNetXavier",
-    _MXNetXavierBase,
-    "mxnet_xavier",
-    r"""MXNet ``Xavier(rnd_type, factor_type, magnitude)``.
+_MXNET_XAVIER_DOC = r"""MXNet ``Xavier(rnd_type, factor_type, magnitude)``.
 
     With :math:`s = \sqrt{\text{magnitude} / n}` (``n`` = mean fan, fan_in or fan_out):
     ``uniform`` gives :math:`\mathcal{U}[-s, s)` (Glorot uniform at the defaults) and
@@ -115,30 +93,35 @@ MXNetXavier = scheme_class(
 
     References:
       Apache MXNet, ``mxnet.initializer.Xavier``.
-    """.replace("{axes}", AXES_ARGS),
-    params=(("rnd_type", str, "uniform"), ("factor_type", str, "avg"), ("magnitude", Any, 3.0)),
-    module=__name__,
-)
+    """
 
 
-class _MSRAPreluBase(VarianceScheme):
-    factor_type: str
-    slope: RealNumeric
+@dataclasses.dataclass(frozen=True, repr=False)
+class _MXNetXavierParams(VarianceScheme):
+    rnd_type: str = "uniform"
+    factor_type: str = "avg"
+    magnitude: RealNumeric = 3.0
 
     def validate(self) -> None:
         VarianceScheme.validate(self)
+        check_choice("rnd_type", self.rnd_type, MXNET_RND_TYPES)
         check_choice("factor_type", self.factor_type, MXNET_FACTOR_TYPES)
-        check_real("slope", self.slope)
+        check_real("magnitude", self.magnitude, positive=True)
+
+
+@documented(_MXNET_XAVIER_DOC)
+@dataclasses.dataclass(frozen=True, repr=False)
+class MXNetXavier(AxesFields, _MXNetXavierParams):
+    name: ClassVar[str] = "mxnet_xavier"
 
     def scheme(self) -> tuple[Any, str, str]:
-        return 2.0 / (1 + self.slope**2), _MXNET_MODES[self.factor_type], "normal"
+        mode = _MXNET_MODES[self.factor_type]
+        if self.rnd_type == "uniform":
+            return self.magnitude / 3, mode, "uniform"  # bound sqrt(3 * scale / n)
+        return self.magnitude, mode, "normal"
 
 
-MSRAPrelu = scheme_class(
-    "MSRAPrelu",
-    _MSRAPreluBase,
-    "msra_prelu",
-    r"""MXNet ``MSRAPrelu(factor_type, slope)``: Gaussian with magnitude ``2 / (1 + slope^2)``.
+_MSRA_DOC = r"""MXNet ``MSRAPrelu(factor_type, slope)``: Gaussian of magnitude ``2/(1+slope^2)``.
 
     .. math:: w \sim \mathcal{N}\!\left(0, \frac{2}{(1 + \text{slope}^2)\, n}\right)
 
@@ -157,14 +140,38 @@ MSRAPrelu = scheme_class(
 
     References:
       He et al. 2015; Apache MXNet, ``mxnet.initializer.MSRAPrelu``.
-    """.replace("{axes}", AXES_ARGS),
-    params=(("factor_type", str, "avg"), ("slope", Any, 0.25)),
-    module=__name__,
-)
+    """
 
 
-class _CaffeVariance(VarianceScheme):
-    variance_norm: str
+@dataclasses.dataclass(frozen=True, repr=False)
+class _MSRAPreluParams(VarianceScheme):
+    factor_type: str = "avg"
+    slope: RealNumeric = 0.25
+
+    def validate(self) -> None:
+        VarianceScheme.validate(self)
+        check_choice("factor_type", self.factor_type, MXNET_FACTOR_TYPES)
+        check_real("slope", self.slope)
+
+
+@documented(_MSRA_DOC)
+@dataclasses.dataclass(frozen=True, repr=False)
+class MSRAPrelu(AxesFields, _MSRAPreluParams):
+    name: ClassVar[str] = "msra_prelu"
+
+    def scheme(self) -> tuple[Any, str, str]:
+        return 2.0 / (1 + self.slope**2), _MXNET_MODES[self.factor_type], "normal"
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class _CaffeParams(VarianceScheme):
+    variance_norm: str = "fan_in"
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class _CaffeVariance(AxesFields, _CaffeParams):
+    """Caffe's variance fillers: a fixed scale and distribution, the fan by `variance_norm`."""
+
     caffe_scheme: ClassVar[tuple[float, str]]
 
     def validate(self) -> None:
@@ -176,16 +183,14 @@ class _CaffeVariance(VarianceScheme):
         return scale, CAFFE_NORMS[self.variance_norm], distribution
 
 
-_CAFFE_PARAMS = (("variance_norm", str, "fan_in"),)
 _CAFFE_ARGS = (
     """variance_norm: ``"fan_in"``, ``"fan_out"`` or ``"average"``.
       """
     + AXES_ARGS
 )
-CaffeXavier = scheme_class(
-    "CaffeXavier",
-    _CaffeVariance,
-    "caffe_xavier",
+
+
+@documented(
     r"""Caffe's ``xavier`` filler: :math:`\mathcal{U}[-b, b)`, :math:`b = \sqrt{3/n}`.
 
     With the default ``variance_norm="fan_in"`` this is LeCun uniform, not Glorot.
@@ -201,15 +206,16 @@ CaffeXavier = scheme_class(
 
     References:
       BVLC Caffe, ``include/caffe/filler.hpp`` (``XavierFiller``).
-    """.replace("{args}", _CAFFE_ARGS),
-    params=_CAFFE_PARAMS,
-    module=__name__,
-    caffe_scheme=(1.0, "uniform"),
+    """,
+    args=_CAFFE_ARGS,
 )
-CaffeMSRA = scheme_class(
-    "CaffeMSRA",
-    _CaffeVariance,
-    "caffe_msra",
+@dataclasses.dataclass(frozen=True, repr=False)
+class CaffeXavier(_CaffeVariance):
+    name: ClassVar[str] = "caffe_xavier"
+    caffe_scheme: ClassVar[tuple[float, str]] = (1.0, "uniform")
+
+
+@documented(
     r"""Caffe's ``msra`` filler: :math:`\mathcal{N}(0, 2/n)`, untruncated.
 
     Args:
@@ -223,11 +229,13 @@ CaffeMSRA = scheme_class(
 
     References:
       BVLC Caffe, ``include/caffe/filler.hpp`` (``MSRAFiller``).
-    """.replace("{args}", _CAFFE_ARGS),
-    params=_CAFFE_PARAMS,
-    module=__name__,
-    caffe_scheme=(2.0, "normal"),
+    """,
+    args=_CAFFE_ARGS,
 )
+@dataclasses.dataclass(frozen=True, repr=False)
+class CaffeMSRA(_CaffeVariance):
+    name: ClassVar[str] = "caffe_msra"
+    caffe_scheme: ClassVar[tuple[float, str]] = (2.0, "normal")
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -270,8 +278,6 @@ class CaffeGaussian(BaseInitializer):
         check_int("sparse", self.sparse, minimum=-1)
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        if jnp.issubdtype(dtype, jnp.complexfloating):
-            raise TypeError(f"{self.name} samples real values only; `dtype`={dtype}.")
         if len(shape) < 1:
             raise ValueError(f"{self.name} needs a `shape` of rank >= 1; got {shape}.")
         if self.sparse > shape[-1]:
@@ -280,9 +286,17 @@ class CaffeGaussian(BaseInitializer):
                 f"of `shape` {shape}."
             )
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+    def target_std(self, shape: tuple[int, ...]) -> float:
+        """The std of the (sparse) values: a kept fraction p of N(mean, std^2), zeros else."""
+        std, mean = float(self.std), float(self.mean)
+        if self.sparse < 0:
+            return std
+        p = self.sparse / shape[-1]
+        return math.sqrt(p * (std**2 + mean**2) - (p * mean) ** 2)
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         k_w, k_mask = jax.random.split(key)
-        w = Normal(self.std, mean=self.mean).sample(k_w, shape, dtype)
+        w = Normal(self.std, mean=self.mean).sample(k_w, shape, dtype, layout)
         if self.sparse < 0:
             return w
         keep = jax.random.bernoulli(k_mask, self.sparse / shape[-1], shape)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import jax
@@ -15,6 +16,7 @@ import numpy as np
 
 from jaxinit._src.core import sharding
 from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, Axes, DTypeLike, KeyArray, RealNumeric
 from jaxinit._src.core.validation import check_int, check_real, freeze_axes, normalize_axes
 from jaxinit._src.schemes import householder
@@ -32,19 +34,11 @@ def haar(key: KeyArray, n_rows: int, n_cols: int, dtype: Any) -> Array:
 P = jax.sharding.PartitionSpec
 
 
-def _names(entry: Any) -> tuple[str, ...]:
-    """Mesh axis names of one PartitionSpec entry."""
-    return () if entry is None else (entry,) if isinstance(entry, str) else tuple(entry)
-
-
 def _block_index(spec_entry: Any, mesh: Any) -> tuple[Array, int]:
     """This device's block index along an array axis sharded by `spec_entry`, and the count."""
-    names = (
-        () if spec_entry is None else (spec_entry,) if isinstance(spec_entry, str) else spec_entry
-    )
     index: Array = jnp.zeros((), jnp.int32)
     count = 1
-    for name in names:
+    for name in sharding.axis_names(spec_entry):
         size = mesh.shape[name]
         index = index * size + jax.lax.axis_index(name)
         count *= size
@@ -70,8 +64,7 @@ def _sharded_matrix(
     """The orthogonal kernel computed block by block under shard_map: each device forms only
     its own rows/columns from reflectors it redraws from the key (no communication)."""
     assert lay.sharding is not None
-    context = jax.sharding.get_abstract_mesh()  # inside auto_axes: the mesh with Auto axes
-    mesh = context if not context.empty else lay.sharding.mesh
+    mesh = sharding.context_mesh(lay.sharding.mesh)  # inside auto_axes: with Auto axes
     spec = lay.spec(len(shape))
     n_cols = shape[col]
     n_rows = math.prod(shape) // n_cols
@@ -80,7 +73,7 @@ def _sharded_matrix(
         # Both axes sharded: each device would need a whole column (or row) panel. Instead form
         # the matrix split along its long side over *all* the mesh axes -- the same bytes per
         # device as one output shard -- and let XLA redistribute it (an all-to-all).
-        names = tuple(_names(spec[0])) + tuple(_names(spec[1]))
+        names = sharding.axis_names(spec[0]) + sharding.axis_names(spec[1])
         total = math.prod(mesh.shape[n] for n in names)
         long_axis = 0 if n_rows < n_cols else 1  # the tall view's columns
         if shape[long_axis] % total == 0:
@@ -112,14 +105,9 @@ def _shardable(shape: tuple[int, ...], lay: sharding.Layout | None) -> bool:
         return False
     mesh = lay.sharding.mesh
     for dim, entry in zip(shape, lay.spec(len(shape)), strict=True):
-        if dim % _block_index_count(entry, mesh):
+        if dim % sharding.shard_count(entry, mesh):
             return False
     return True
-
-
-def _block_index_count(entry: Any, mesh: Any) -> int:
-    names = _names(entry)
-    return math.prod(mesh.shape[n] for n in names)
 
 
 def orthogonal_kernel(
@@ -175,15 +163,14 @@ def _stacked(
     only_batch = spec is not None and all(spec[a] is None for a in rest)
     if spec is not None and only_batch and _shardable(shape, lay):
         assert lay is not None and lay.sharding is not None
-        context = jax.sharding.get_abstract_mesh()
-        mesh = context if not context.empty else lay.sharding.mesh
+        mesh = sharding.context_mesh(lay.sharding.mesh)
         moved_spec = tuple(spec[a] for a in order)
 
         def local(ks: Array) -> Array:
             idx = _local_indices(sizes, tuple(range(len(sizes))), moved_spec, mesh)
             block = form(ks[idx])
             local_sizes = [
-                s // _block_index_count(moved_spec[i], mesh) for i, s in enumerate(sizes)
+                s // sharding.shard_count(moved_spec[i], mesh) for i, s in enumerate(sizes)
             ]
             return block.reshape(tuple(local_sizes) + inner)
 
@@ -207,8 +194,10 @@ class Orthogonal(BaseInitializer):
     .. math:: W W^\top = \text{scale}^2 I \ \text{(rows} \le \text{cols)}, \qquad
               W^\top W = \text{scale}^2 I \ \text{(otherwise)}
 
-    Complex dtypes give Haar unitary matrices. The factorization runs in float32 (float64
-    under x64) for every output dtype, so bfloat16 and float16 work.
+    Complex dtypes give Haar unitary matrices. The matrix is a product of random Householder
+    reflections (distributed as the Q factor of a Gaussian matrix's QR, with the sign fix that
+    makes it Haar; see docs/orthogonal.md), formed in float32 (float64 under x64) for every
+    output dtype, so bfloat16 and float16 work.
 
     Args:
       scale: the multiplier (>= 0) -- not a bound (jax's docstring says otherwise).
@@ -238,6 +227,7 @@ class Orthogonal(BaseInitializer):
     """
 
     name: ClassVar[str] = "orthogonal"
+    complex_ok: ClassVar[bool] = True
     scale: RealNumeric = 1.0
     column_axis: int = -1
     dtype: DTypeLike | None = None
@@ -249,10 +239,28 @@ class Orthogonal(BaseInitializer):
         check_int("column_axis", self.column_axis)
         object.__setattr__(self, "batch_axis", freeze_axes("batch_axis", self.batch_axis))
 
-    def _axes(self, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    def axes(self, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+        """The column axis and the batch axes of `shape`, as non-negative ints."""
         col = normalize_axes("column_axis", self.column_axis, len(shape))[0]
         batch = normalize_axes("batch_axis", self.batch_axis, len(shape))
         return col, batch
+
+    def matrix_shape(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        """``(rows, columns)`` of each matrix of `shape` (batch axes apart)."""
+        col, batch = self.axes(shape)
+        rows = math.prod(s for i, s in enumerate(shape) if i != col and i not in batch)
+        return rows, shape[col]
+
+    def target_std(self, shape: tuple[int, ...]) -> float | None:
+        """``scale / sqrt(max(rows, columns))``: each entry of a Haar (semi-)orthogonal matrix
+        has second moment ``1 / max(rows, columns)``."""
+        n = max(self.matrix_shape(shape))
+        return float(self.scale) / math.sqrt(n) if n else None
+
+    def for_layer(self, axes: Mapping[str, tuple[int, ...]]) -> Orthogonal:
+        """One matrix per index of the layer's batch axes (stacked layers, heads), if any."""
+        batch = axes.get("batch_axis", ())
+        return dataclasses.replace(self, batch_axis=batch) if batch else self
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         if len(shape) < 2:
@@ -260,7 +268,7 @@ class Orthogonal(BaseInitializer):
                 f"{self.name} needs a `shape` of rank >= 2; got {shape}. For a vector, "
                 "normalize a normal draw instead."
             )
-        col, batch = self._axes(shape)
+        col, batch = self.axes(shape)
         if len(shape) - len(batch) < 2:
             raise ValueError(
                 f"{self.name} needs a `shape` of rank >= 2 besides `batch_axis`; got {shape} "
@@ -271,13 +279,12 @@ class Orthogonal(BaseInitializer):
                 f"`column_axis`={self.column_axis} is also in `batch_axis`={self.batch_axis!r}."
             )
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
-        col, batch = self._axes(shape)
-        lay = sharding.current()
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
+        col, batch = self.axes(shape)
         if not batch:
-            q = orthogonal_kernel(key, shape, col, dtype, lay)
+            q = orthogonal_kernel(key, shape, col, dtype, layout)
             return q * jnp.array(self.scale, dtype)
-        return _stacked(key, shape, col, batch, dtype, lay) * jnp.array(self.scale, dtype)
+        return _stacked(key, shape, col, batch, dtype, layout) * jnp.array(self.scale, dtype)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -315,6 +322,7 @@ class DeltaOrthogonal(BaseInitializer):
     """
 
     name: ClassVar[str] = "delta_orthogonal"
+    complex_ok: ClassVar[bool] = True
     scale: RealNumeric = 1.0
     column_axis: int = -1
     dtype: DTypeLike | None = None
@@ -339,11 +347,11 @@ class DeltaOrthogonal(BaseInitializer):
                 f"{self.name} needs in <= out (shape[-2] <= shape[-1]); got `shape` {shape}."
             )
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
-        lay = sharding.current()
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
+        lay = layout
         sub = None
-        if lay is not None and lay.sharded is not None and not any(lay.sharded[:-2]):
-            sub = sharding.Layout(lay.sharded[-2:], lay.sharding and lay.sub_sharding(-2))
+        if lay.sharded is not None and not any(lay.sharded[:-2]):
+            sub = Layout(lay.sharded[-2:], lay.sharding and lay.sub_sharding(-2))
         centre = orthogonal_kernel(key, shape[-2:], self.column_axis % 2, dtype, sub)
         centre = centre * jnp.array(self.scale, dtype)
         index = tuple((k - 1) // 2 for k in shape[:-2])

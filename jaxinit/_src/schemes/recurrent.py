@@ -11,14 +11,15 @@ columns have norm about ``1/sqrt(gates)``); these initializers treat each block 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, ClassVar
 
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxinit._src.core import sharding
 from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, RealNumeric
 from jaxinit._src.core.validation import check_int, check_real
 from jaxinit._src.schemes.orthogonal import Orthogonal
@@ -67,6 +68,7 @@ class GatedOrthogonal(BaseInitializer):
     """
 
     name: ClassVar[str] = "gated_orthogonal"
+    complex_ok: ClassVar[bool] = True
     gates: int = 4
     scale: RealNumeric = 1.0
     dtype: DTypeLike | None = None
@@ -78,13 +80,18 @@ class GatedOrthogonal(BaseInitializer):
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         _check_gated(self.name, shape, self.gates, 2, "in")
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+    def target_std(self, shape: tuple[int, ...]) -> float | None:
+        """Each gate's (n, m) block is `orthogonal`'s: ``scale / sqrt(max(n, m))``."""
+        n = max(shape[-2], shape[-1] // self.gates)
+        return float(self.scale) / math.sqrt(n) if n else None
+
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         *lead, n, fused = shape
         m = fused // self.gates
         blocks = (*lead, self.gates, n, m)  # one Haar matrix per (stacked index, gate)
         stacked = Orthogonal(batch_axis=tuple(range(len(lead) + 1)))
-        with sharding.using(None):  # the blocks' layout is not the output's: form them whole
-            q = stacked.sample(key, blocks, dtype)
+        # The blocks' layout is not the output's: form them whole (axes unknown).
+        q = stacked.sample(key, blocks, dtype, Layout(None))
         q = jnp.moveaxis(q, -3, -2).reshape(shape)  # (..., n, gates, m) -> (..., n, gates * m)
         return q * jnp.array(self.scale, dtype)
 
@@ -124,6 +131,7 @@ class LstmForgetBias(BaseInitializer):
 
     name: ClassVar[str] = "lstm_forget_bias"
     random: ClassVar[bool] = False
+    complex_ok: ClassVar[bool] = True
     forget_bias: RealNumeric = 1.0
     gates: int = 4
     forget_gate: int = 1
@@ -142,7 +150,7 @@ class LstmForgetBias(BaseInitializer):
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         _check_gated(self.name, shape, self.gates, 1, "")
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         h = shape[-1] // self.gates
         gate = lax.broadcasted_iota(jnp.int32, shape, len(shape) - 1) // h
         value = jnp.asarray(self.forget_bias, dtype)

@@ -19,14 +19,11 @@ from jax import lax
 
 from jaxinit._src.core import samplers
 from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, RealNumeric
 from jaxinit._src.core.validation import check_int, check_real, is_traced
 
 _RANK_ERROR = "`shape` must have rank {ranks} for `{name}`; got {shape} (rank {rank}). {hint}"
-_COMPLEX_ERROR = (
-    "`dtype`={dtype} is complex; `{name}` only produces real values. "
-    "Valid choices: float64/32/16, bfloat16, float8 types."
-)
 _SPARSE_CHOICE_ERROR = (
     "`sparse` needs exactly one of `sparsity` (fraction of zeros per column) and `nonzeros` "
     "(non-zeros per column); got sparsity={sparsity!r}, nonzeros={nonzeros!r}."
@@ -42,11 +39,6 @@ def _check_rank(
         raise ValueError(
             _RANK_ERROR.format(ranks=want, name=name, shape=shape, rank=rank, hint=hint)
         )
-
-
-def _check_real_dtype(name: str, dtype: np.dtype) -> None:
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        raise TypeError(_COMPLEX_ERROR.format(dtype=dtype, name=name))
 
 
 def _scaled_delta(
@@ -88,8 +80,8 @@ class Identity(BaseInitializer):
 
     Examples:
       >>> import jax, jax.numpy as jnp
-      >>> import jaxinit._src.schemes.structured as S
-      >>> w = S.Identity(2.0)(jax.random.key(0), (4, 3, 5))
+      >>> import jaxinit
+      >>> w = jaxinit.identity(2.0)(jax.random.key(0), (4, 3, 5))
       >>> w.shape, w.dtype
       ((4, 3, 5), dtype('float32'))
       >>> bool(jnp.array_equal(w[1], 2.0 * jnp.eye(3, 5)))
@@ -98,6 +90,7 @@ class Identity(BaseInitializer):
 
     name: ClassVar[str] = "identity"
     random: ClassVar[bool] = False
+    complex_ok: ClassVar[bool] = True
     scale: RealNumeric = 1.0
     dtype: DTypeLike | None = None
 
@@ -107,7 +100,9 @@ class Identity(BaseInitializer):
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         _check_rank(self.name, shape, "Use a (..., n, m) matrix shape.", 2)
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+    def sample(
+        self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype, layout: Layout
+    ) -> Array:
         return _scaled_delta(shape, dtype, self.scale, period=shape[-1], centred=0)
 
 
@@ -145,8 +140,8 @@ class Dirac(BaseInitializer):
 
     Examples:
       >>> import jax, jax.numpy as jnp
-      >>> import jaxinit._src.schemes.structured as S
-      >>> w = S.Dirac()(jax.random.key(0), (3, 3, 8, 8))
+      >>> import jaxinit
+      >>> w = jaxinit.dirac()(jax.random.key(0), (3, 3, 8, 8))
       >>> x = jax.random.normal(jax.random.key(1), (2, 6, 6, 8))
       >>> y = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
       ...                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
@@ -160,6 +155,7 @@ class Dirac(BaseInitializer):
 
     name: ClassVar[str] = "dirac"
     random: ClassVar[bool] = False
+    complex_ok: ClassVar[bool] = True
     scale: RealNumeric = 1.0
     groups: int = 1
     dtype: DTypeLike | None = None
@@ -176,7 +172,9 @@ class Dirac(BaseInitializer):
                 f"got shape {shape}."
             )
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+    def sample(
+        self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype, layout: Layout
+    ) -> Array:
         period = shape[-1] // self.groups
         return _scaled_delta(shape, dtype, self.scale, period=period, centred=len(shape) - 2)
 
@@ -217,8 +215,8 @@ class Bilinear(BaseInitializer):
 
     Examples:
       >>> import jax, jax.numpy as jnp
-      >>> import jaxinit._src.schemes.structured as S
-      >>> w = S.Bilinear()(jax.random.key(0), (4, 4, 1, 3))
+      >>> import jaxinit
+      >>> w = jaxinit.bilinear()(jax.random.key(0), (4, 4, 1, 3))
       >>> w[:, 1, 0, 0].tolist()
       [0.1875, 0.5625, 0.5625, 0.1875]
       >>> float(w[..., 0, 0].sum())
@@ -231,12 +229,15 @@ class Bilinear(BaseInitializer):
 
     name: ClassVar[str] = "bilinear"
     random: ClassVar[bool] = False
+    complex_ok: ClassVar[bool] = True
     dtype: DTypeLike | None = None
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         _check_rank(self.name, shape, "Use an HWIO kernel (*spatial, in, out).", 3, 5)
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+    def sample(
+        self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype, layout: Layout
+    ) -> Array:
         # Host float64: the kernel is a small constant, rounded once to the compute dtype.
         spatial = functools.reduce(np.multiply.outer, map(_bilinear_filter, shape[:-2]))
         kernel = jnp.asarray(spatial.astype(dtype))
@@ -283,8 +284,8 @@ class PositiveUnitball(BaseInitializer):
 
     Examples:
       >>> import jax, jax.numpy as jnp
-      >>> import jaxinit._src.schemes.structured as S
-      >>> w = S.PositiveUnitball()(jax.random.key(0), (3, 3, 16, 8))
+      >>> import jaxinit
+      >>> w = jaxinit.positive_unitball()(jax.random.key(0), (3, 3, 16, 8))
       >>> bool(jnp.allclose(w.sum(axis=(0, 1, 2)), 1.0)), bool((w >= 0).all())
       (True, True)
     """
@@ -294,7 +295,6 @@ class PositiveUnitball(BaseInitializer):
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         _check_rank(self.name, shape, "Use a (..., out) shape.", 1)
-        _check_real_dtype(self.name, dtype)
         fan = math.prod(shape[:-1]) if len(shape) > 1 else math.prod(shape)
         if fan >= 2**19:
             raise ValueError(
@@ -302,9 +302,11 @@ class PositiveUnitball(BaseInitializer):
                 f"{fan}."
             )
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+    def sample(
+        self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype, layout: Layout
+    ) -> Array:
         axes = tuple(range(max(len(shape) - 1, 1)))
-        u = samplers.uniform(key, shape, dtype)
+        u = samplers.uniform(key, shape, dtype, layout)
         total = _exact_sum(u, axes, dtype)
         # An all-zero draw (possible only for tiny fans) becomes uniform weights, never 0/0.
         fan = math.prod(shape[a] for a in axes)
@@ -347,11 +349,11 @@ class Sparse(BaseInitializer):
 
     Examples:
       >>> import jax, jax.numpy as jnp
-      >>> import jaxinit._src.schemes.structured as S
-      >>> w = S.Sparse(0.25)(jax.random.key(0), (100, 64))
+      >>> import jaxinit
+      >>> w = jaxinit.sparse(0.25)(jax.random.key(0), (100, 64))
       >>> (w == 0).sum(axis=0).tolist() == [25] * 64
       True
-      >>> w = S.Sparse(None, nonzeros=15)(jax.random.key(0), (4, 100, 64))
+      >>> w = jaxinit.sparse(None, nonzeros=15)(jax.random.key(0), (4, 100, 64))
       >>> bool(((w != 0).sum(axis=-2) == 15).all())
       True
 
@@ -379,12 +381,16 @@ class Sparse(BaseInitializer):
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         _check_rank(self.name, shape, "Use a (..., in, out) kernel shape.", 2)
-        _check_real_dtype(self.name, dtype)
         if self.nonzeros is not None and self.nonzeros > shape[-2]:
             raise ValueError(
                 f"`nonzeros`={self.nonzeros} must be at most the fan-in shape[-2]; "
                 f"got shape {shape}."
             )
+
+    def target_std(self, shape: tuple[int, ...]) -> float | None:
+        """`stddev` times the square root of the kept fraction of each column."""
+        n = shape[-2]
+        return float(self.stddev) * math.sqrt((n - int(self._zeros_per_column(n))) / n)
 
     def _zeros_per_column(self, fan_in: int) -> int | Array:
         if self.nonzeros is not None:
@@ -393,7 +399,9 @@ class Sparse(BaseInitializer):
             return jnp.ceil(cast(Any, self.sparsity) * fan_in)
         return math.ceil(Fraction(str(self.sparsity)) * fan_in)  # str: the decimal as written
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+    def sample(
+        self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype, layout: Layout
+    ) -> Array:
         key_values, key_mask = jax.random.split(key)
         values = jax.random.normal(key_values, shape, dtype) * jnp.asarray(self.stddev, dtype)
         scores = jax.random.uniform(key_mask, shape, jnp.float32)

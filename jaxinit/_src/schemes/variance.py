@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar, cast
 
 import jax.numpy as jnp
 import numpy as np
@@ -18,6 +19,7 @@ from jaxinit._src.core import samplers
 from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.dtypes import real_dtype
 from jaxinit._src.core.fans import Fans, compute_fans
+from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import (
     DISTRIBUTIONS,
     MODES,
@@ -95,7 +97,13 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 
 def variance_sample(
-    key: KeyArray, shape: tuple[int, ...], dtype: Any, scale: Any, n: float, distribution: str
+    key: KeyArray,
+    shape: tuple[int, ...],
+    dtype: Any,
+    layout: Layout,
+    scale: Any,
+    n: float,
+    distribution: str,
 ) -> Array:
     """Draws with variance ``scale / n`` from `distribution`, in the compute `dtype`."""
     rd = real_dtype(dtype)
@@ -105,22 +113,25 @@ def variance_sample(
         if complex_:
             c = samplers.complex_truncated_std(2.0)
             stddev = jnp.sqrt(variance) / jnp.array(c, rd)
-            return samplers.complex_truncated_normal(key, 2.0, shape, dtype) * stddev.astype(dtype)
+            x = samplers.complex_truncated_normal(key, 2.0, shape, dtype, layout)
+            return x * stddev.astype(dtype)
         stddev = jnp.sqrt(variance) / jnp.array(samplers.TRUNC_STD_2, dtype)
-        return samplers.truncated_normal(key, -2, 2, shape, dtype) * stddev
+        return samplers.truncated_normal(key, -2, 2, shape, dtype, layout) * stddev
     if distribution == "normal":
-        return samplers.normal(key, shape, dtype) * jnp.sqrt(variance).astype(dtype)
+        return samplers.normal(key, shape, dtype, layout) * jnp.sqrt(variance).astype(dtype)
     if complex_:
-        return samplers.complex_disk(key, shape, dtype) * jnp.sqrt(variance).astype(dtype)
-    return samplers.uniform(key, shape, dtype, -1) * jnp.sqrt(3 * variance)
+        return samplers.complex_disk(key, shape, dtype, layout) * jnp.sqrt(variance).astype(dtype)
+    return samplers.uniform(key, shape, dtype, layout, -1) * jnp.sqrt(3 * variance)
 
 
 class VarianceScheme(BaseInitializer):
     """Shared behaviour of variance-scaling schemes; subclasses define `scheme()`.
 
-    Subclasses have fields ``in_axis``, ``out_axis``, ``batch_axis`` and ``dtype``.
+    Subclasses are dataclasses whose fields include ``in_axis``, ``out_axis``, ``batch_axis``
+    and ``dtype``; they take complex dtypes (``E|w|^2`` is the real case's variance).
     """
 
+    complex_ok: ClassVar[bool] = True
     in_axis: Axes
     out_axis: Axes
     batch_axis: Axes
@@ -137,23 +148,26 @@ class VarianceScheme(BaseInitializer):
         """The fans this scheme uses for `shape`."""
         return compute_fans(shape, self.in_axis, self.out_axis, self.batch_axis)
 
-    def stddev(self, shape: tuple[int, ...]) -> float:
-        """The target standard deviation for `shape` (concrete parameters only)."""
+    def target_std(self, shape: tuple[int, ...]) -> float:
+        """``sqrt(scale / n)`` with ``n`` the fan of `mode` (concrete parameters only)."""
         scale, mode, _ = self.scheme()
         n = self.fans(shape).denominator(mode)
         return math.sqrt(float(scale) / n) if n else 0.0
 
+    def for_layer(self, axes: Mapping[str, tuple[int, ...]]) -> VarianceScheme:
+        """This scheme with the layer's ``in_axis``, ``out_axis`` and ``batch_axis``."""
+        return dataclasses.replace(cast(Any, self), **axes)
+
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         self.fans(shape)
 
-    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         scale, mode, distribution = self.scheme()
         n = self.fans(shape).denominator(mode)
-        return variance_sample(key, shape, dtype, scale, n, distribution)
+        return variance_sample(key, shape, dtype, layout, scale, n, distribution)
 
     def unit_scale(self, shape: tuple[int, ...]) -> tuple[Unit, np.float32] | None:
-        """A unit draw times the float32 std `variance_sample` computes (real dtypes; see
-        `affine.unit_scale`)."""
+        """A unit draw times the float32 std `variance_sample` computes (real dtypes)."""
         scale, mode, distribution = self.scheme()
         n = self.fans(shape).denominator(mode)
         if is_traced(scale) or not n > 0:
@@ -166,55 +180,40 @@ class VarianceScheme(BaseInitializer):
         return Unit("symmetric_uniform"), np.sqrt(np.float32(3) * variance)
 
 
-#: The fields every variance scheme ends with, in jax's positional order.
-AXES_FIELDS: tuple[tuple[str, Any, Any], ...] = (
-    ("in_axis", Axes, -2),
-    ("out_axis", Axes, -1),
-    ("batch_axis", Axes, ()),
-    ("dtype", DTypeLike | None, None),
-)
+@dataclasses.dataclass(frozen=True, repr=False)
+class AxesFields:
+    """The fields every variance scheme ends with, in jax's positional order. A scheme lists
+    this base *first* -- ``class S(AxesFields, SParams)`` -- because dataclass fields are
+    collected from the last base to the first, so its own parameters come before these."""
+
+    in_axis: Axes = -2
+    out_axis: Axes = -1
+    batch_axis: Axes = ()
+    dtype: DTypeLike | None = None
 
 
-#: The docstring lines of `AXES_FIELDS`, shared by every scheme's Args section.
+#: The docstring lines of the axes and dtype fields, shared by every scheme's Args section.
 AXES_ARGS = """in_axis: axis or axes of the inputs.
       out_axis: axis or axes of the outputs.
       batch_axis: axes that do not count (stacked layers, experts).
       dtype: the default dtype."""
 
 
-def scheme_class(
-    cls_name: str,
-    base: type,
-    name: str,
-    doc: str,
-    params: tuple[tuple[Any, ...], ...] = (),
-    kw_params: tuple[tuple[str, Any, Any], ...] = (),
-    module: str = __name__,
-    **class_attrs: Any,
-) -> Any:
-    """A frozen dataclass of `base` with fields `params`, then the axes and dtype (jax's order),
-    then keyword-only `kw_params`: one declaration of the fields every scheme shares."""
-    fields: list[Any] = [*params, *AXES_FIELDS]
-    fields += [(n, t, dataclasses.field(default=d, kw_only=True)) for n, t, d in kw_params]
-    namespace = {"name": name, "__doc__": doc, "__module__": module, **class_attrs}
-    return dataclasses.make_dataclass(
-        cls_name, fields, bases=(base,), namespace=namespace, frozen=True, repr=False
-    )
+_Class = TypeVar("_Class", bound=type)
 
 
-class _VarianceScalingBase(VarianceScheme):
-    scale: RealNumeric
-    mode: str
-    distribution: str
+def documented(template: str, **fields: Any) -> Callable[[_Class], _Class]:
+    """Sets a class's docstring from a shared `template`: each ``{field}`` replaced by its
+    value, ``{axes}`` by `AXES_ARGS` (LaTeX braces elsewhere are left alone)."""
 
-    def validate(self) -> None:
-        VarianceScheme.validate(self)
-        check_real("scale", self.scale, nonnegative=True)
-        check_choice("mode", self.mode, MODES)
-        check_choice("distribution", self.distribution, DISTRIBUTIONS)
+    def decorate(cls: _Class) -> _Class:
+        doc = template
+        for k, v in {"axes": AXES_ARGS, **fields}.items():
+            doc = doc.replace("{" + k + "}", str(v))
+        cls.__doc__ = doc
+        return cls
 
-    def scheme(self) -> tuple[Any, str, str]:
-        return self.scale, self.mode, self.distribution
+    return decorate
 
 
 _VARIANCE_SCALING_DOC = r"""Scales its distribution to the shape of the weight.
@@ -251,27 +250,37 @@ _VARIANCE_SCALING_DOC = r"""Scales its distribution to the shape of the weight.
       1.0
     """
 
-VarianceScaling = scheme_class(
-    "VarianceScaling",
-    _VarianceScalingBase,
-    "variance_scaling",
-    _VARIANCE_SCALING_DOC.replace("{axes}", AXES_ARGS),
-    params=(("scale", RealNumeric), ("mode", str), ("distribution", str)),
-)
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class _VarianceScalingParams(VarianceScheme):
+    scale: RealNumeric
+    mode: str
+    distribution: str
 
 
-class _FixedScheme(VarianceScheme):
+@documented(_VARIANCE_SCALING_DOC)
+@dataclasses.dataclass(frozen=True, repr=False)
+class VarianceScaling(AxesFields, _VarianceScalingParams):
+    name: ClassVar[str] = "variance_scaling"
+
+    def validate(self) -> None:
+        VarianceScheme.validate(self)
+        check_real("scale", self.scale, nonnegative=True)
+        check_choice("mode", self.mode, MODES)
+        check_choice("distribution", self.distribution, DISTRIBUTIONS)
+
+    def scheme(self) -> tuple[Any, str, str]:
+        return self.scale, self.mode, self.distribution
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class _FixedScheme(AxesFields, VarianceScheme):
     """A named scheme: a `variance_scaling` specialization with its own name and repr."""
 
     fixed: ClassVar[tuple[float, str, str]]
 
     def scheme(self) -> tuple[Any, str, str]:
         return self.fixed
-
-
-def _named(name: str, scale: float, mode: str, distribution: str, doc: str) -> Any:
-    cls_name = "".join(part.title() for part in name.split("_"))
-    return scheme_class(cls_name, _FixedScheme, name, doc, fixed=(scale, mode, distribution))
 
 
 _NAMED_DOC = r"""{title}: ``variance_scaling({scale}, "{mode}", "{distribution}")``.
@@ -305,47 +314,71 @@ _HE = (
 )
 
 
-def _make(name, scale, mode, dist, title, math_, std, ref):
-    doc = _NAMED_DOC.format(
-        axes=AXES_ARGS,
-        title=title,
-        scale=scale,
-        mode=mode,
-        distribution=dist,
-        math=math_,
-        name=name,
-        std=std,
-        ref=ref,
-    )
-    return _named(name, scale, mode, dist, doc)
+_GLOROT = (
+    "Glorot & Bengio, `Understanding the difficulty of training deep feedforward neural "
+    "networks <https://proceedings.mlr.press/v9/glorot10a.html>`_, 2010."
+)
+_LECUN = "LeCun, Bottou, Orr & Mueller, `Efficient BackProp`, 1998."
+_HE = (
+    "He, Zhang, Ren & Sun, `Delving Deep into Rectifiers <https://arxiv.org/abs/1502.01852>`_, "
+    "2015."
+)
+_GLOROT_STD = "(2 / 1536) ** 0.5"
+_LECUN_STD = "1024 ** -0.5"
 
 
-GlorotUniform = _make(
-    "glorot_uniform", 1.0, "fan_avg", "uniform", "Glorot (Xavier) uniform",
-    r"w \sim \mathcal{U}[-b, b),\ b = \sqrt{6 / (\text{fan\_in} + \text{fan\_out})}",
-    "(2 / 1536) ** 0.5", _GLOROT,
+@documented(
+    _NAMED_DOC, name="glorot_uniform", title="Glorot (Xavier) uniform", scale=1.0,
+    mode="fan_avg", distribution="uniform", std=_GLOROT_STD, ref=_GLOROT,
+    math=r"w \sim \mathcal{U}[-b, b),\ b = \sqrt{6 / (\text{fan\_in} + \text{fan\_out})}",
 )  # fmt: skip
-GlorotNormal = _make(
-    "glorot_normal", 1.0, "fan_avg", "truncated_normal", "Glorot (Xavier) normal, truncated",
-    r"\operatorname{std}(w) = \sqrt{2 / (\text{fan\_in} + \text{fan\_out})}",
-    "(2 / 1536) ** 0.5", _GLOROT,
-)  # fmt: skip
-LecunUniform = _make(
-    "lecun_uniform", 1.0, "fan_in", "uniform", "LeCun uniform",
-    r"w \sim \mathcal{U}[-b, b),\ b = \sqrt{3 / \text{fan\_in}}", "1024 ** -0.5", _LECUN,
-)  # fmt: skip
-LecunNormal = _make(
-    "lecun_normal", 1.0, "fan_in", "truncated_normal", "LeCun normal, truncated",
-    r"\operatorname{std}(w) = \sqrt{1 / \text{fan\_in}}", "1024 ** -0.5", _LECUN,
-)  # fmt: skip
+@dataclasses.dataclass(frozen=True, repr=False)
+class GlorotUniform(_FixedScheme):
+    name: ClassVar[str] = "glorot_uniform"
+    fixed: ClassVar[tuple[float, str, str]] = (1.0, "fan_avg", "uniform")
 
 
-class _HeMixin(VarianceScheme):
+@documented(
+    _NAMED_DOC, name="glorot_normal", title="Glorot (Xavier) normal, truncated", scale=1.0,
+    mode="fan_avg", distribution="truncated_normal", std=_GLOROT_STD, ref=_GLOROT,
+    math=r"\operatorname{std}(w) = \sqrt{2 / (\text{fan\_in} + \text{fan\_out})}",
+)  # fmt: skip
+@dataclasses.dataclass(frozen=True, repr=False)
+class GlorotNormal(_FixedScheme):
+    name: ClassVar[str] = "glorot_normal"
+    fixed: ClassVar[tuple[float, str, str]] = (1.0, "fan_avg", "truncated_normal")
+
+
+@documented(
+    _NAMED_DOC, name="lecun_uniform", title="LeCun uniform", scale=1.0, mode="fan_in",
+    distribution="uniform", std=_LECUN_STD, ref=_LECUN,
+    math=r"w \sim \mathcal{U}[-b, b),\ b = \sqrt{3 / \text{fan\_in}}",
+)  # fmt: skip
+@dataclasses.dataclass(frozen=True, repr=False)
+class LecunUniform(_FixedScheme):
+    name: ClassVar[str] = "lecun_uniform"
+    fixed: ClassVar[tuple[float, str, str]] = (1.0, "fan_in", "uniform")
+
+
+@documented(
+    _NAMED_DOC, name="lecun_normal", title="LeCun normal, truncated", scale=1.0, mode="fan_in",
+    distribution="truncated_normal", std=_LECUN_STD, ref=_LECUN,
+    math=r"\operatorname{std}(w) = \sqrt{1 / \text{fan\_in}}",
+)  # fmt: skip
+@dataclasses.dataclass(frozen=True, repr=False)
+class LecunNormal(_FixedScheme):
+    name: ClassVar[str] = "lecun_normal"
+    fixed: ClassVar[tuple[float, str, str]] = (1.0, "fan_in", "truncated_normal")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class _He(AxesFields, VarianceScheme):
     """He/Kaiming: scale 2 (ReLU), or torch's ``calculate_gain(nonlinearity, slope)**2``."""
 
-    nonlinearity: str | None
-    negative_slope: RealNumeric | None
     distribution: ClassVar[str]
+    _: dataclasses.KW_ONLY
+    nonlinearity: str | None = None
+    negative_slope: RealNumeric | None = None
 
     def validate(self) -> None:
         VarianceScheme.validate(self)
@@ -398,27 +431,21 @@ _HE_DOC = r"""He (Kaiming) {kind}: ``variance_scaling(2.0, "fan_in", "{distribut
     """
 
 
-_HE_KW = (("nonlinearity", str | None, None), ("negative_slope", RealNumeric | None, None))
-
-
-def _he(cls_name: str, name: str, kind: str, distribution: str, math_: str) -> Any:
-    doc = _HE_DOC.format(
-        axes=AXES_ARGS, kind=kind, distribution=distribution, name=name, ref=_HE, math=math_
-    )
-    return scheme_class(cls_name, _HeMixin, name, doc, kw_params=_HE_KW, distribution=distribution)
-
-
-HeUniform = _he(
-    "HeUniform", "he_uniform", "uniform", "uniform",
-    r"w \sim \mathcal{U}[-b, b),\ b = \sqrt{6 / \text{fan\_in}}",
+@documented(
+    _HE_DOC, name="he_uniform", kind="uniform", distribution="uniform", ref=_HE,
+    math=r"w \sim \mathcal{U}[-b, b),\ b = \sqrt{6 / \text{fan\_in}}",
 )  # fmt: skip
-HeNormal = _he(
-    "HeNormal", "he_normal", "normal, truncated", "truncated_normal",
-    r"\operatorname{std}(w) = \sqrt{2 / \text{fan\_in}}",
+@dataclasses.dataclass(frozen=True, repr=False)
+class HeUniform(_He):
+    name: ClassVar[str] = "he_uniform"
+    distribution: ClassVar[str] = "uniform"
+
+
+@documented(
+    _HE_DOC, name="he_normal", kind="normal, truncated", distribution="truncated_normal",
+    ref=_HE, math=r"\operatorname{std}(w) = \sqrt{2 / \text{fan\_in}}",
 )  # fmt: skip
-
-
-def is_variance_scheme(init: Any) -> bool:
-    return isinstance(init, VarianceScheme) and not any(
-        is_traced(v) for v in init.params().values()
-    )
+@dataclasses.dataclass(frozen=True, repr=False)
+class HeNormal(_He):
+    name: ClassVar[str] = "he_normal"
+    distribution: ClassVar[str] = "truncated_normal"

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxinit._src.core.paths import join_path
 from jaxinit._src.tools.report.environment import call_factory
 
 #: Measured std within this many standard errors of the target counts as on target; the
@@ -43,19 +44,17 @@ def parameters(model: Any) -> dict[str, jax.Array]:
     from flax import nnx
 
     flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
-    return dict(sorted(("/".join(map(str, path)), var[...]) for path, var in flat))
+    return dict(sorted((join_path(path), var[...]) for path, var in flat))
 
 
 def matrix_view(init: Any, shape: tuple[int, ...]) -> View | None:
     """The matrix view of a parameter drawn by `orthogonal`; None for any other initializer
     (or a zero scale)."""
-    from jaxinit._src.core.validation import normalize_axes
     from jaxinit._src.schemes.orthogonal import Orthogonal
 
     if not isinstance(init, Orthogonal) or not float(init.scale) or len(shape) < 2:
         return None
-    col = normalize_axes("column_axis", init.column_axis, len(shape))[0]
-    batch = normalize_axes("batch_axis", init.batch_axis, len(shape))
+    col, batch = init.axes(shape)
     rows = tuple(i for i in range(len(shape)) if i != col and i not in batch)
     return View((*batch, *rows, col), len(batch), shape[col], float(init.scale))
 
