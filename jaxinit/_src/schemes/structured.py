@@ -100,9 +100,7 @@ class Identity(BaseInitializer):
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         _check_rank(self.name, shape, "Use a (..., n, m) matrix shape.", 2)
 
-    def sample(
-        self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype, layout: Layout
-    ) -> Array:
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         return _scaled_delta(shape, dtype, self.scale, period=shape[-1], centred=0)
 
 
@@ -172,9 +170,7 @@ class Dirac(BaseInitializer):
                 f"got shape {shape}."
             )
 
-    def sample(
-        self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype, layout: Layout
-    ) -> Array:
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         period = shape[-1] // self.groups
         return _scaled_delta(shape, dtype, self.scale, period=period, centred=len(shape) - 2)
 
@@ -235,9 +231,7 @@ class Bilinear(BaseInitializer):
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         _check_rank(self.name, shape, "Use an HWIO kernel (*spatial, in, out).", 3, 5)
 
-    def sample(
-        self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype, layout: Layout
-    ) -> Array:
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         # Host float64: the kernel is a small constant, rounded once to the compute dtype.
         spatial = functools.reduce(np.multiply.outer, map(_bilinear_filter, shape[:-2]))
         kernel = jnp.asarray(spatial.astype(dtype))
@@ -302,9 +296,7 @@ class PositiveUnitball(BaseInitializer):
                 f"{fan}."
             )
 
-    def sample(
-        self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype, layout: Layout
-    ) -> Array:
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         axes = tuple(range(max(len(shape) - 1, 1)))
         u = samplers.uniform(key, shape, dtype, layout)
         total = _exact_sum(u, axes, dtype)
@@ -399,9 +391,7 @@ class Sparse(BaseInitializer):
             return jnp.ceil(cast(Any, self.sparsity) * fan_in)
         return math.ceil(Fraction(str(self.sparsity)) * fan_in)  # str: the decimal as written
 
-    def sample(
-        self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype, layout: Layout
-    ) -> Array:
+    def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         key_values, key_mask = jax.random.split(key)
         values = jax.random.normal(key_values, shape, dtype) * jnp.asarray(self.stddev, dtype)
         scores = jax.random.uniform(key_mask, shape, jnp.float32)
