@@ -83,6 +83,20 @@ def test_every_registered_initializer_has_a_case():
     assert {v.factory for v in golden_cases.VARIANTS} == set(registry.FACTORIES)
 
 
+def test_case_table_agrees_with_the_initializer_classes():
+    """Complex cases come from `complex_ok`, the constant family from `random`: no redeclaring."""
+    for c in golden_cases.canonical_cases():
+        cls = type(c.init)
+        assert c.dtype != "complex64" or cls.complex_ok
+        assert (c.family == "constant") == (not cls.random)
+    with pytest.raises(ValueError, match="real_only is redundant"):
+        golden_cases._v("uniform", "uniform", scale=0.1, real_only=True).dtypes()
+    with pytest.raises(ValueError, match="constant family"):
+        golden_cases._v("normal", "constant", stddev=0.02).dtypes()
+    with pytest.raises(ValueError, match="constant family"):
+        golden_cases._v("ones", "uniform").dtypes()
+
+
 def test_case_set_size_ids_and_stable_seeds():
     cases = golden_cases.canonical_cases()
     assert 100 <= len(cases) <= 400
@@ -130,6 +144,7 @@ def test_golden_records_are_self_consistent(doc):
 
 
 # -- verify on CPU -------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the goldens are recorded on CPU")
 def test_cpu_every_case_bitwise(full_run, doc):
     rc, _, report = full_run
@@ -144,6 +159,7 @@ def test_cpu_every_case_bitwise(full_run, doc):
     assert rc == 0 and report["ok"]
 
 
+@pytest.mark.slow
 def test_verify_cli_end_to_end(full_run, doc):
     rc, stdout, report = full_run
     assert rc == 0
