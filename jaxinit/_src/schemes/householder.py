@@ -48,10 +48,10 @@ def blocks(m: int) -> list[tuple[int, int, int]]:
 
 def _draw(key: KeyArray, k: Any, n: int, dtype: Any) -> Array:
     """The Gaussian ``(n, PANEL)`` of panel `k`: column c holds reflector ``k*PANEL + c`` in rows
-    ``k*PANEL + c ..``; one key per panel, so any device can redraw any panel alone. Drawn
-    flat (partitionable threefry gives a reshape the same bits; a 1-D draw compiles fastest)."""
-    flat = samplers.normal(jax.random.fold_in(key, k), (n * PANEL,), dtype, None)
-    return flat.reshape(n, PANEL)
+    ``k*PANEL + c ..``; one key per panel, so any device can redraw any panel alone. The
+    panel's own layout is its shape (no output layout applies to it): drawn at (n, PANEL), XLA
+    keeps it local when a caller's jit shards the result."""
+    return samplers.normal(jax.random.fold_in(key, k), (n, PANEL), dtype, None)
 
 
 def _wy(x: Array, alpha: Array, active: Array, dtype: Any) -> tuple[Array, Array, Array]:
