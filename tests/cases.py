@@ -124,5 +124,10 @@ def grid(*, dtypes: bool = True, zero: bool = True):
             all_dtypes = case.dtypes if shape == first else (jnp.float32, jnp.bfloat16)
             for dt in all_dtypes if dtypes else (jnp.float32,):
                 name = np.dtype(dt).name
-                out.append(pytest.param(case, shape, dt, id=f"{case.id}-{shape}-{name}"))
+                # The fast lane keeps each case's first shape in float32; the rest is `slow`.
+                fast = shape == first and dt == jnp.float32
+                marks = () if fast else (pytest.mark.slow,)
+                out.append(
+                    pytest.param(case, shape, dt, id=f"{case.id}-{shape}-{name}", marks=marks)
+                )
     return out

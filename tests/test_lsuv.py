@@ -20,6 +20,8 @@ from jaxinit._src.flax import lsuv as lsuv_lib
 from jaxinit._src.flax.lsuv import lsuv
 from jaxinit._src.flax.lsuv_linen import lsuv_linen
 
+pytestmark = pytest.mark.slow  # data-dependent init of whole models: left out of the fast lane
+
 KEY = jax.random.key(0)
 TOL = 0.1
 #: The recomputation runs eagerly, the statistics under jit: the two stds differ by float32

@@ -27,6 +27,8 @@ import jax
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # spawns processes: left out of the fast lane
+
 NUM_PROCESSES = 2
 LOCAL_DEVICES = 4
 TIMEOUT_S = 120  # wall-clock bound for the whole cluster run; processes are killed past it

@@ -44,6 +44,8 @@ import torch
 
 import jaxinit
 
+pytestmark = pytest.mark.slow  # torch and keras in the same process: left out of the fast lane
+
 KEY = jax.random.key(2024)
 C = stats.TRUNC_STD_2
 DENSE_T = (512, 256)  # torch Linear weight (out, in): fan_in 256, fan_out 512

@@ -15,6 +15,8 @@ import pytest
 from jaxinit._src.tools import cli
 from jaxinit._src.tools.report import report as report_lib
 
+pytestmark = pytest.mark.slow  # runs the report command end to end: left out of the fast lane
+
 #: Factories for --model, importable from the directory the command runs in.
 MODELS = textwrap.dedent(
     """

@@ -26,6 +26,8 @@ import jaxinit
 from jaxinit._src.catalog import registry
 from jaxinit._src.core import samplers as jrandom
 
+pytestmark = pytest.mark.slow  # large fixed samples per scheme: left out of the fast lane
+
 KEY = jax.random.key(20250607)
 
 # Shapes (about 2**20 values each) and their fans, computed by hand.
