@@ -8,6 +8,7 @@ it takes complex dtypes -- is asked of its class (`random`, `complex_ok`), never
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax.numpy as jnp
 import numpy as np
@@ -119,13 +120,15 @@ def grid(*, dtypes: bool = True, zero: bool = True):
     for case in CASES:
         shapes = case.shapes if zero else nonzero_shapes(case)
         first = nonzero_shapes(case)[0]
+        smallest = min(nonzero_shapes(case), key=lambda s: (math.prod(s), len(s)))
         for shape in shapes:
             # Every dtype on the first shape; float32 and bfloat16 on the others (compile time).
             all_dtypes = case.dtypes if shape == first else (jnp.float32, jnp.bfloat16)
             for dt in all_dtypes if dtypes else (jnp.float32,):
                 name = np.dtype(dt).name
-                # The fast lane keeps each case's first shape in float32; the rest is `slow`.
-                fast = shape == first and dt == jnp.float32
+                # The fast lane keeps each case's smallest shape in float32 (fewest, cheapest
+                # compiles); the rest is `slow`.
+                fast = shape == smallest and dt == jnp.float32
                 marks = () if fast else (pytest.mark.slow,)
                 out.append(
                     pytest.param(case, shape, dt, id=f"{case.id}-{shape}-{name}", marks=marks)
