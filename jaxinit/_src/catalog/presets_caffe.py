@@ -8,6 +8,7 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from jaxinit._src.catalog.registry import register
@@ -28,31 +29,17 @@ def _caffe_norm(variance_norm: Any) -> str:
     return check_choice("variance_norm", upper, _VARIANCE_NORMS).lower()
 
 
-@register("caffe.xavier")
-def caffe_xavier(
-    *, variance_norm: str = "FAN_IN", dtype: DTypeLike | None = None
-) -> BaseInitializer:
-    r"""Caffe ``xavier`` filler: uniform with variance ``1/n`` (LeCun uniform by default).
+def _variance_filler(filler: str, cls: Callable[..., Any], summary: str, math_: str) -> None:
+    """Registers ``caffe.<filler>``: `cls` with Caffe's upper-case ``variance_norm`` spellings."""
 
-    .. math:: w \sim \mathcal{U}[-b, b),\quad b = \sqrt{3/n}
+    def preset(*, variance_norm: str = "FAN_IN", dtype: DTypeLike | None = None) -> BaseInitializer:
+        return cls(_caffe_norm(variance_norm), dtype=dtype)
 
-    Args:
-      variance_norm: ``"FAN_IN"`` (n = fan_in), ``"FAN_OUT"`` or ``"AVERAGE"`` (any case).
+    preset.__name__ = preset.__qualname__ = f"caffe_{filler}"
+    source = cls.__name__.removeprefix("Caffe")  # CaffeMSRA -> MSRA, as Caffe's MSRAFiller
+    preset.__doc__ = rf"""Caffe ``{filler}`` filler: {summary}.
 
-    Raises:
-      ValueError: for another `variance_norm`.
-
-    References:
-      Source: BVLC Caffe, ``include/caffe/filler.hpp``, ``XavierFiller::Fill``.
-    """
-    return CaffeXavier(_caffe_norm(variance_norm), dtype=dtype)
-
-
-@register("caffe.msra")
-def caffe_msra(*, variance_norm: str = "FAN_IN", dtype: DTypeLike | None = None) -> BaseInitializer:
-    r"""Caffe ``msra`` filler: an untruncated normal with variance ``2/n``.
-
-    .. math:: w \sim \mathcal{N}(0, 2/n)
+    .. math:: {math_}
 
     Args:
       variance_norm: ``"FAN_IN"`` (n = fan_in), ``"FAN_OUT"`` or ``"AVERAGE"`` (any case).
@@ -61,9 +48,19 @@ def caffe_msra(*, variance_norm: str = "FAN_IN", dtype: DTypeLike | None = None)
       ValueError: for another `variance_norm`.
 
     References:
-      Source: BVLC Caffe, ``include/caffe/filler.hpp``, ``MSRAFiller::Fill``.
+      Source: BVLC Caffe, ``include/caffe/filler.hpp``, ``{source}Filler::Fill``.
     """
-    return CaffeMSRA(_caffe_norm(variance_norm), dtype=dtype)
+    register(f"caffe.{filler}")(preset)
+
+
+_variance_filler(
+    "xavier", CaffeXavier, "uniform with variance ``1/n`` (LeCun uniform by default)",
+    r"w \sim \mathcal{U}[-b, b),\quad b = \sqrt{3/n}",
+)  # fmt: skip
+_variance_filler(
+    "msra", CaffeMSRA, "an untruncated normal with variance ``2/n``",
+    r"w \sim \mathcal{N}(0, 2/n)",
+)  # fmt: skip
 
 
 @register("caffe.gaussian")

@@ -42,12 +42,9 @@ _TF1_DISTRIBUTIONS = {
 
 @register("tf1.constant")
 def tf1_constant(*, value: Any = 0.0, dtype: DTypeLike | None = None) -> BaseInitializer:
-    r"""TF1 ``constant_initializer`` (a scalar or an array that broadcasts to the shape).
+    r"""TF1 ``constant_initializer``: `value`, a scalar or an array that broadcasts to the shape.
 
     .. math:: w = \text{value}
-
-    Args:
-      value: the value.
 
     References:
       Source: TensorFlow, ``tensorflow/python/ops/init_ops.py``, ``Constant``.
@@ -73,54 +70,50 @@ def tf1_random_uniform(
     return UniformRange(minval, maxval, dtype)
 
 
-@register("tf1.random_normal")
-def tf1_random_normal(
-    *, mean: RealNumeric = 0.0, stddev: RealNumeric = 1.0, dtype: DTypeLike | None = None
-) -> BaseInitializer:
-    r"""TF1 ``random_normal_initializer``.
+def _normal(name: str, cls: Any, summary: str, math_: str, stddev: str, source: str) -> None:
+    """Registers ``tf1.<name>``: `cls` (a normal) from TF1's ``mean`` and ``stddev``."""
 
-    .. math:: w \sim \mathcal{N}(\text{mean}, \text{stddev}^2)
+    def preset(
+        *, mean: RealNumeric = 0.0, stddev: RealNumeric = 1.0, dtype: DTypeLike | None = None
+    ) -> BaseInitializer:
+        return cls(stddev, dtype, mean=mean)
 
-    Args:
-      mean: the mean.
-      stddev: the standard deviation.
+    preset.__name__ = preset.__qualname__ = f"tf1_{name}"
+    preset.__doc__ = rf"""TF1 ``{name}_initializer``{summary}.
 
-    References:
-      Source: TensorFlow, ``tensorflow/python/ops/init_ops.py``, ``RandomNormal``.
-    """
-    return Normal(stddev, dtype, mean=mean)
-
-
-@register("tf1.truncated_normal")
-def tf1_truncated_normal(
-    *, mean: RealNumeric = 0.0, stddev: RealNumeric = 1.0, dtype: DTypeLike | None = None
-) -> BaseInitializer:
-    r"""TF1 ``truncated_normal_initializer``: redrawn beyond 2 std, *no* variance correction.
-
-    .. math:: w \sim \mathcal{N}(\text{mean}, \text{stddev}^2) \text{ truncated to }
-              \text{mean} \pm 2\,\text{stddev},\quad \operatorname{std}(w) = 0.8796\,\text{stddev}
+    .. math:: {math_}
 
     Args:
       mean: the mean.
-      stddev: the std before truncation.
+      stddev: {stddev}.
 
     References:
-      Source: TensorFlow, ``tensorflow/python/ops/init_ops.py``, ``TruncatedNormal``.
+      Source: TensorFlow, ``tensorflow/python/ops/init_ops.py``, ``{source}``.
     """
-    return TruncatedNormal(stddev, dtype, mean=mean)
+    register(f"tf1.{name}")(preset)
+
+
+_normal(
+    "random_normal", Normal, "", r"w \sim \mathcal{N}(\text{mean}, \text{stddev}^2)",
+    "the standard deviation", "RandomNormal",
+)  # fmt: skip
+_normal(
+    "truncated_normal", TruncatedNormal, ": redrawn beyond 2 std, *no* variance correction",
+    r"""w \sim \mathcal{N}(\text{mean}, \text{stddev}^2) \text{ truncated to }
+              \text{mean} \pm 2\,\text{stddev},\quad
+              \operatorname{std}(w) = 0.8796\,\text{stddev}""",
+    "the std before truncation", "TruncatedNormal",
+)  # fmt: skip
 
 
 @register("tf1.uniform_unit_scaling")
 def tf1_uniform_unit_scaling(
     *, factor: RealNumeric = 1.0, dtype: DTypeLike | None = None
 ) -> BaseInitializer:
-    r"""TF1 ``uniform_unit_scaling_initializer``.
+    r"""TF1 ``uniform_unit_scaling_initializer``: a uniform scaled by the multiplier `factor`.
 
     .. math:: w \sim \mathcal{U}[-b, b),\quad b = \text{factor}\sqrt{3 / \textstyle\prod
               \text{shape}[:-1]}
-
-    Args:
-      factor: the multiplier.
 
     References:
       Source: TensorFlow, ``tensorflow/python/ops/init_ops.py``, ``UniformUnitScaling``.
@@ -165,12 +158,9 @@ def tf1_variance_scaling(
 
 @register("tf1.orthogonal")
 def tf1_orthogonal(*, gain: RealNumeric = 1.0, dtype: DTypeLike | None = None) -> BaseInitializer:
-    r"""TF1 ``orthogonal_initializer``: Haar over ``(prod(shape[:-1]), shape[-1])``.
+    r"""TF1 ``orthogonal_initializer``: Haar over ``(prod(shape[:-1]), shape[-1])``, times `gain`.
 
     .. math:: W^\top W = \text{gain}^2 I \ (\text{or } W W^\top = \text{gain}^2 I)
-
-    Args:
-      gain: the multiplier.
 
     References:
       Source: TensorFlow, ``tensorflow/python/ops/init_ops.py``, ``Orthogonal``.
@@ -180,12 +170,10 @@ def tf1_orthogonal(*, gain: RealNumeric = 1.0, dtype: DTypeLike | None = None) -
 
 @register("tf1.identity")
 def tf1_identity(*, gain: RealNumeric = 1.0, dtype: DTypeLike | None = None) -> BaseInitializer:
-    r"""TF1 ``identity_initializer`` (TF1 takes 2-D shapes only; leading axes batch here).
+    r"""TF1 ``identity_initializer``: `gain` times the identity (TF1 takes 2-D shapes only;
+    leading axes batch here).
 
     .. math:: W = \text{gain} \cdot I
-
-    Args:
-      gain: the multiplier.
 
     References:
       Source: TensorFlow, ``tensorflow/python/ops/init_ops.py``, ``Identity``.

@@ -63,12 +63,12 @@ def lsuv_linen(
     params: Any,
     batch: Any,
     *,
+    layers: Sequence[str | re.Pattern[str]] | None = None,
     key: jax.Array | None = None,
     orthogonal: bool = True,
     target_std: float = 1.0,
     tol: float = 0.1,
     max_iters: int = 10,
-    layers: Sequence[str | re.Pattern[str]] | None = None,
 ) -> Any:
     r"""LSUV for linen: new `params` whose layers' outputs on `batch` have std `target_std`.
 
@@ -88,14 +88,14 @@ def lsuv_linen(
       params: the ``params`` collection (``variables["params"]``); ``nn.Partitioned`` boxes
         stay boxed.
       batch: the input, as for :func:`lsuv`.
+      layers: regular expressions ``re.search``-ed in module paths (``"Dense_0"``): LSUV takes
+        the called modules with a ``kernel`` parameter whose path matches one. Default: every
+        ``Dense``, ``DenseGeneral``, ``Conv``, ``ConvTranspose`` and ``Einsum``.
       key: the key of the orthogonal pre-initialization (required when `orthogonal`).
       orthogonal: whether to pre-initialize orthogonally (kernels) and with zeros (biases).
       target_std: the target output std (> 0).
       tol: the accepted distance of each output std from `target_std` (> 0).
       max_iters: the most rescalings per layer (>= 1).
-      layers: regular expressions ``re.search``-ed in module paths (``"Dense_0"``): LSUV takes
-        the called modules with a ``kernel`` parameter whose path matches one. Default: every
-        ``Dense``, ``DenseGeneral``, ``Conv``, ``ConvTranspose`` and ``Einsum``.
 
     Returns:
       The new params pytree, of the same structure.

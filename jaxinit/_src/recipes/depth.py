@@ -252,18 +252,9 @@ def deepnet_beta(
     encoder_layers: int | None = None,
     decoder_layers: int | None = None,
 ) -> Any:
-    r"""DeepNorm's init gain :math:`\beta` (see the table in :func:`deepnet_alpha`).
-
-    Args:
-      n_layers: the layers :math:`N` of an encoder-only or decoder-only model; or
-      encoder_layers: :math:`N` and
-      decoder_layers: :math:`M` of an encoder-decoder model (both).
-
-    Returns:
-      A float for one stack; ``(encoder_beta, decoder_beta)`` for an encoder-decoder.
-
-    Raises:
-      ValueError, TypeError: for a bad or inconsistent combination of layer counts.
+    r"""DeepNorm's init gain :math:`\beta`: the table, arguments and errors are those of
+    :func:`deepnet_alpha`; one stack gives a float, an encoder-decoder
+    ``(encoder_beta, decoder_beta)``.
 
     Examples:
       >>> import jaxinit.recipes as jr
@@ -364,12 +355,12 @@ def t_fixup(
     decoder_layers: int | None = None,
     distribution: str = "uniform",
     qk_gain: float = 2**-0.5,
+    catch_all: bool = True,
     qk: str | re.Pattern[str] = QK,
     scaled: str | re.Pattern[str] = BRANCH,
     embedding: str | re.Pattern[str] = EMBEDDING,
     encoder: str | re.Pattern[str] = ENCODER,
     decoder: str | re.Pattern[str] = DECODER,
-    catch_all: bool = True,
 ) -> list[Rule]:
     r"""T-Fixup: Xavier init with the value, attention-output and MLP weights and the embeddings
     scaled by depth, for transformers trained without warmup or layer norm.
@@ -393,18 +384,11 @@ def t_fixup(
       decoder_layers: the decoder layers :math:`M` (one or both).
       distribution: ``"uniform"`` (reference code), ``"normal"`` or ``"truncated_normal"``.
       qk_gain: the Xavier gain of query and key kernels (> 0).
-      qk: query and key kernels.
-      scaled: the depth-scaled weights (default: value, attention output, MLP).
-      embedding: token embeddings.
-      encoder: the encoder's parameters (encoder-decoder only).
-      decoder: the decoder's parameters (encoder-decoder only).
-      catch_all: append rules for biases (zeros) and norm scales (ones).
+      qk, scaled, embedding, encoder, decoder, catch_all: the path patterns and the catch-all
+        switch, as in :func:`deepnet` (`scaled`: the depth-scaled weights).
 
     Returns:
-      The rules.
-
-    Raises:
-      ValueError, TypeError: for a bad argument (the message names it).
+      The rules; a bad argument raises ValueError or TypeError naming it.
 
     Examples:
       >>> import jaxinit.recipes as jr

@@ -132,15 +132,8 @@ def mup_adam(plan: Sequence[MupRow], learning_rate: Any, **kwargs: Any) -> Any:
 
 
 def mup_sgd(plan: Sequence[MupRow], learning_rate: Any, **kwargs: Any) -> Any:
-    """``optax.sgd(learning_rate, **kwargs)`` with muP's per-parameter learning rates.
-
-    Args:
-      plan: the rows of :func:`mup_plan`.
-      learning_rate: the base model's learning rate (a float or an optax schedule).
-      **kwargs: passed to ``optax.sgd`` (``momentum``, ``nesterov``).
-
-    Returns:
-      An ``optax.GradientTransformation``.
+    """``optax.sgd(learning_rate, **kwargs)`` with muP's per-parameter learning rates: as
+    :func:`mup_adam`, with the `kwargs` (``momentum``, ``nesterov``) passed to ``optax.sgd``.
 
     Examples:
       >>> import jaxinit.recipes as jr

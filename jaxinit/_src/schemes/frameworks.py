@@ -27,7 +27,7 @@ from jaxinit._src.core.typing import (
 )
 from jaxinit._src.core.validation import check_choice, check_int, check_real
 from jaxinit._src.schemes.elementwise import Normal
-from jaxinit._src.schemes.variance import AXES_ARGS, AxesFields, VarianceScheme, documented
+from jaxinit._src.schemes.variance import AxesFields, VarianceScheme, documented
 
 _MXNET_MODES = {"avg": "fan_avg", "in": "fan_in", "out": "fan_out"}
 CAFFE_NORMS = {"fan_in": "fan_in", "fan_out": "fan_out", "average": "fan_avg"}
@@ -168,11 +168,56 @@ class _CaffeParams(VarianceScheme):
     variance_norm: str = "fan_in"
 
 
+_CAFFE_DOC = r"""Caffe's ``{filler}`` filler: {math}.
+
+    {note}
+
+    Args:
+      variance_norm: ``"fan_in"``, ``"fan_out"`` or ``"average"``.
+      {axes}
+
+    Examples:
+      >>> import jax, jaxinit
+      >>> w = jaxinit.caffe_{filler}()(jax.random.key(0), (1024, 512))
+      >>> round(float(w.std() * 1024**0.5), 2)
+      {std}
+
+    References:
+      BVLC Caffe, ``include/caffe/filler.hpp`` (``{source}``).
+    """
+
+#: Caffe's variance fillers: filler -> (scale, distribution, math, note, source class).
+_CAFFE_FILLERS = {
+    "xavier": (
+        1.0, "uniform", r":math:`\mathcal{U}[-b, b)`, :math:`b = \sqrt{3/n}`",
+        'With the default ``variance_norm="fan_in"`` this is LeCun uniform, not Glorot.',
+        "XavierFiller",
+    ),
+    "msra": (
+        2.0, "normal", r":math:`\mathcal{N}(0, 2/n)`, untruncated",
+        'With the default ``variance_norm="fan_in"`` this is He normal without truncation.',
+        "MSRAFiller",
+    ),
+}  # fmt: skip
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
 class _CaffeVariance(AxesFields, _CaffeParams):
-    """Caffe's variance fillers: a fixed scale and distribution, the fan by `variance_norm`."""
+    """Caffe's variance fillers: a fixed scale and distribution, the fan by `variance_norm`.
+
+    A subclass names its filler, ``class CaffeXavier(_CaffeVariance, filler="xavier")``; its
+    scale, distribution and docstring come from `_CAFFE_FILLERS` and `_CAFFE_DOC`.
+    """
 
     caffe_scheme: ClassVar[tuple[float, str]]
+
+    def __init_subclass__(cls, *, filler: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        scale, distribution, math_, note, source = _CAFFE_FILLERS[filler]
+        cls.name = f"caffe_{filler}"
+        cls.caffe_scheme = (scale, distribution)
+        std = round(scale**0.5, 2)
+        documented(_CAFFE_DOC, filler=filler, math=math_, note=note, std=std, source=source)(cls)
 
     def validate(self) -> None:
         VarianceScheme.validate(self)
@@ -183,59 +228,10 @@ class _CaffeVariance(AxesFields, _CaffeParams):
         return scale, CAFFE_NORMS[self.variance_norm], distribution
 
 
-_CAFFE_ARGS = (
-    """variance_norm: ``"fan_in"``, ``"fan_out"`` or ``"average"``.
-      """
-    + AXES_ARGS
-)
+class CaffeXavier(_CaffeVariance, filler="xavier"): ...
 
 
-@documented(
-    r"""Caffe's ``xavier`` filler: :math:`\mathcal{U}[-b, b)`, :math:`b = \sqrt{3/n}`.
-
-    With the default ``variance_norm="fan_in"`` this is LeCun uniform, not Glorot.
-
-    Args:
-      {args}
-
-    Examples:
-      >>> import jax, jaxinit
-      >>> w = jaxinit.caffe_xavier()(jax.random.key(0), (1024, 512))
-      >>> bool(abs(w).max() < (3 / 1024) ** 0.5)
-      True
-
-    References:
-      BVLC Caffe, ``include/caffe/filler.hpp`` (``XavierFiller``).
-    """,
-    args=_CAFFE_ARGS,
-)
-@dataclasses.dataclass(frozen=True, repr=False)
-class CaffeXavier(_CaffeVariance):
-    name: ClassVar[str] = "caffe_xavier"
-    caffe_scheme: ClassVar[tuple[float, str]] = (1.0, "uniform")
-
-
-@documented(
-    r"""Caffe's ``msra`` filler: :math:`\mathcal{N}(0, 2/n)`, untruncated.
-
-    Args:
-      {args}
-
-    Examples:
-      >>> import jax, jaxinit
-      >>> w = jaxinit.caffe_msra()(jax.random.key(0), (1024, 512))
-      >>> round(float(w.std() * 1024**0.5), 2)
-      1.41
-
-    References:
-      BVLC Caffe, ``include/caffe/filler.hpp`` (``MSRAFiller``).
-    """,
-    args=_CAFFE_ARGS,
-)
-@dataclasses.dataclass(frozen=True, repr=False)
-class CaffeMSRA(_CaffeVariance):
-    name: ClassVar[str] = "caffe_msra"
-    caffe_scheme: ClassVar[tuple[float, str]] = (2.0, "normal")
+class CaffeMSRA(_CaffeVariance, filler="msra"): ...
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

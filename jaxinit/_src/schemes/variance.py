@@ -273,15 +273,20 @@ class VarianceScaling(AxesFields, _VarianceScalingParams):
         return self.scale, self.mode, self.distribution
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
-class _FixedScheme(AxesFields, VarianceScheme):
-    """A named scheme: a `variance_scaling` specialization with its own name and repr."""
-
-    fixed: ClassVar[tuple[float, str, str]]
-
-    def scheme(self) -> tuple[Any, str, str]:
-        return self.fixed
-
+_GLOROT = (
+    "Glorot & Bengio, `Understanding the difficulty of training deep feedforward neural "
+    "networks <https://proceedings.mlr.press/v9/glorot10a.html>`_, 2010."
+)
+_LECUN = "LeCun, Bottou, Orr & Mueller, `Efficient BackProp`, 1998."
+_HE = (
+    "He, Zhang, Ren & Sun, `Delving Deep into Rectifiers <https://arxiv.org/abs/1502.01852>`_, "
+    "2015."
+)
+#: The fixed-scale families: family -> (title, scale, mode, reference).
+_FAMILIES = {
+    "glorot": ("Glorot (Xavier)", 1.0, "fan_avg", _GLOROT),
+    "lecun": ("LeCun", 1.0, "fan_in", _LECUN),
+}
 
 _NAMED_DOC = r"""{title}: ``variance_scaling({scale}, "{mode}", "{distribution}")``.
 
@@ -303,72 +308,53 @@ _NAMED_DOC = r"""{title}: ``variance_scaling({scale}, "{mode}", "{distribution}"
       {ref}
     """
 
-_GLOROT = (
-    "Glorot & Bengio, `Understanding the difficulty of training deep feedforward neural "
-    "networks <https://proceedings.mlr.press/v9/glorot10a.html>`_, 2010."
-)
-_LECUN = "LeCun, Bottou, Orr & Mueller, `Efficient BackProp`, 1998."
-_HE = (
-    "He, Zhang, Ren & Sun, `Delving Deep into Rectifiers <https://arxiv.org/abs/1502.01852>`_, "
-    "2015."
-)
 
-
-_GLOROT = (
-    "Glorot & Bengio, `Understanding the difficulty of training deep feedforward neural "
-    "networks <https://proceedings.mlr.press/v9/glorot10a.html>`_, 2010."
-)
-_LECUN = "LeCun, Bottou, Orr & Mueller, `Efficient BackProp`, 1998."
-_HE = (
-    "He, Zhang, Ren & Sun, `Delving Deep into Rectifiers <https://arxiv.org/abs/1502.01852>`_, "
-    "2015."
-)
-_GLOROT_STD = "(2 / 1536) ** 0.5"
-_LECUN_STD = "1024 ** -0.5"
-
-
-@documented(
-    _NAMED_DOC, name="glorot_uniform", title="Glorot (Xavier) uniform", scale=1.0,
-    mode="fan_avg", distribution="uniform", std=_GLOROT_STD, ref=_GLOROT,
-    math=r"w \sim \mathcal{U}[-b, b),\ b = \sqrt{6 / (\text{fan\_in} + \text{fan\_out})}",
-)  # fmt: skip
 @dataclasses.dataclass(frozen=True, repr=False)
-class GlorotUniform(_FixedScheme):
-    name: ClassVar[str] = "glorot_uniform"
-    fixed: ClassVar[tuple[float, str, str]] = (1.0, "fan_avg", "uniform")
+class _FixedScheme(AxesFields, VarianceScheme):
+    """A named scheme: a `variance_scaling` specialization with its own name, repr and docs.
+
+    A subclass names its family and distribution, ``class GlorotUniform(_FixedScheme,
+    family="glorot", distribution="uniform")``; its scale and mode come from `_FAMILIES` and its
+    docstring from `_NAMED_DOC`. (It inherits the dataclass, so it needs no decorator.)
+    """
+
+    fixed: ClassVar[tuple[float, str, str]]
+
+    def __init_subclass__(cls, *, family: str, distribution: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        title, scale, mode, ref = _FAMILIES[family]
+        sampler = "truncated_normal" if distribution == "normal" else distribution
+        cls.name = f"{family}_{distribution}"
+        cls.fixed = (scale, mode, sampler)
+        # The variance is scale / n: as a fraction, and for the doctest's (1024, 512) shape.
+        numerator = f"{2 * scale:g}" if mode == "fan_avg" else f"{scale:g}"
+        n_tex = r"(\text{fan\_in} + \text{fan\_out})" if mode == "fan_avg" else r"\text{fan\_in}"
+        if sampler == "uniform":
+            bound = f"{3 * float(numerator):g} / {n_tex}"
+            math_ = rf"w \sim \mathcal{{U}}[-b, b),\ b = \sqrt{{{bound}}}"
+        else:
+            math_ = rf"\operatorname{{std}}(w) = \sqrt{{{numerator} / {n_tex}}}"
+        n = 1536 if mode == "fan_avg" else 1024
+        kind = "normal, truncated" if sampler == "truncated_normal" else distribution
+        documented(
+            _NAMED_DOC, name=cls.name, title=f"{title} {kind}", scale=scale, mode=mode,
+            distribution=sampler, std=f"({numerator} / {n}) ** 0.5", ref=ref, math=math_,
+        )(cls)  # fmt: skip
+
+    def scheme(self) -> tuple[Any, str, str]:
+        return self.fixed
 
 
-@documented(
-    _NAMED_DOC, name="glorot_normal", title="Glorot (Xavier) normal, truncated", scale=1.0,
-    mode="fan_avg", distribution="truncated_normal", std=_GLOROT_STD, ref=_GLOROT,
-    math=r"\operatorname{std}(w) = \sqrt{2 / (\text{fan\_in} + \text{fan\_out})}",
-)  # fmt: skip
-@dataclasses.dataclass(frozen=True, repr=False)
-class GlorotNormal(_FixedScheme):
-    name: ClassVar[str] = "glorot_normal"
-    fixed: ClassVar[tuple[float, str, str]] = (1.0, "fan_avg", "truncated_normal")
+class GlorotUniform(_FixedScheme, family="glorot", distribution="uniform"): ...
 
 
-@documented(
-    _NAMED_DOC, name="lecun_uniform", title="LeCun uniform", scale=1.0, mode="fan_in",
-    distribution="uniform", std=_LECUN_STD, ref=_LECUN,
-    math=r"w \sim \mathcal{U}[-b, b),\ b = \sqrt{3 / \text{fan\_in}}",
-)  # fmt: skip
-@dataclasses.dataclass(frozen=True, repr=False)
-class LecunUniform(_FixedScheme):
-    name: ClassVar[str] = "lecun_uniform"
-    fixed: ClassVar[tuple[float, str, str]] = (1.0, "fan_in", "uniform")
+class GlorotNormal(_FixedScheme, family="glorot", distribution="normal"): ...
 
 
-@documented(
-    _NAMED_DOC, name="lecun_normal", title="LeCun normal, truncated", scale=1.0, mode="fan_in",
-    distribution="truncated_normal", std=_LECUN_STD, ref=_LECUN,
-    math=r"\operatorname{std}(w) = \sqrt{1 / \text{fan\_in}}",
-)  # fmt: skip
-@dataclasses.dataclass(frozen=True, repr=False)
-class LecunNormal(_FixedScheme):
-    name: ClassVar[str] = "lecun_normal"
-    fixed: ClassVar[tuple[float, str, str]] = (1.0, "fan_in", "truncated_normal")
+class LecunUniform(_FixedScheme, family="lecun", distribution="uniform"): ...
+
+
+class LecunNormal(_FixedScheme, family="lecun", distribution="normal"): ...
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
