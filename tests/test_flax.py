@@ -132,6 +132,7 @@ def test_linen_layers_take_jaxinit_initializers():
 
 
 # -- 2. reinit: targets, rules, strictness ---------------------------------------------------------
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
 def test_reinit_nnx_in_place_gives_each_parameter_its_path_keyed_draw():
     model = fm.Tower(3, nnx.Rngs(0))
     rows = jf.plan(model, RULES)
@@ -144,6 +145,7 @@ def test_reinit_nnx_in_place_gives_each_parameter_its_path_keyed_draw():
         _assert_bitwise(got[path], value)  # grouped generation == one by one, bitwise
 
 
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
 def test_grouping_does_not_change_a_bit():
     model = fm.Tower(3, nnx.Rngs(0))
     grouped = _params(jf.reinit(model, KEY, RULES))
@@ -167,6 +169,7 @@ MIXED_RULES = [
 ]
 
 
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
 def test_unit_draws_of_different_scales_and_shapes_share_a_loop_bit_for_bit():
     model = fm.Tower(3, nnx.Rngs(0))
     jobs, _ = flax_adapter.prepare(model, MIXED_RULES)
@@ -253,6 +256,7 @@ def test_linen_params_give_a_new_tree_and_the_input_is_untouched():
     assert bool((out["params"]["bias"] == 0.5).all())
 
 
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
 def test_abstract_targets_are_materialized():
     abstract = nnx.eval_shape(lambda: fm.Tower(2, nnx.Rngs(0)))
     rows = jf.plan(abstract, RULES)
@@ -371,6 +375,7 @@ def test_stacked_layers_count_the_layer_axis_as_batch():
         assert _ortho_error(w) <= F32_ORTHO_TOL
 
 
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
 def test_linen_layers_are_found_by_tracing_init():
     net, x = fm.LinenNet(), jnp.zeros((16, 4, 64))
     layers = jf.linen_layers(net, x)
@@ -411,6 +416,7 @@ def test_groups_do_not_grow_with_depth():
 
 
 # -- 6. partition metadata -> out_sharding ---------------------------------------------------------
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
 @pytest.mark.parametrize("axis_type", [AxisType.Auto, AxisType.Explicit], ids=["auto", "explicit"])
 def test_abstract_sharded_model_is_born_in_its_shardings(axis_type):
     mesh = _mesh(axis_type)
@@ -432,6 +438,7 @@ def test_abstract_sharded_model_is_born_in_its_shardings(axis_type):
             _assert_bitwise(value, ref)
 
 
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
 def test_concrete_sharded_model_keeps_its_shardings():
     mesh = _mesh()
     with jax.set_mesh(mesh):

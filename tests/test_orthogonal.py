@@ -83,6 +83,7 @@ def test_moment_test_detects_a_non_haar_sampler():
     assert abs(mean_tr) > Z / np.sqrt(N_DRAWS) or abs(mean_tr2 - 1) > Z * np.sqrt(2 / N_DRAWS)
 
 
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
 def test_haar_helper_is_sign_safe_and_semi_orthogonal():
     q = np.asarray(haar(KEY, 3, 9, jnp.float32))
     assert q.shape == (3, 9) and _gram_error(q, rows=True) <= 1e-5

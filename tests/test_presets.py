@@ -417,6 +417,7 @@ def _nnx_values(model: nnx.Module) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
 def test_nnx_port_gets_torch_defaults():
     model = NnxNet(nnx.Rngs(0))
     rules = jf.framework_rules("torch", model)

@@ -486,6 +486,7 @@ def test_scale_by_mup_on_nnx_optimizer_state():
     assert {r.sgd_lr_mult for r in rows} == {0.5, 1.0, 2.0}  # readout, hidden, input
 
 
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
 def test_scale_by_mup_on_linen_params_jit_and_errors():
     tokens = jnp.zeros((2, 4), jnp.int32)
     variables = jax.jit(LinenMLP(64).init)(KEY, tokens)
@@ -608,6 +609,7 @@ def _width_exponent(mean_squares) -> float:
     return float(np.polyfit(np.log(WIDTHS), 0.5 * np.log(mean_squares), 1)[0])
 
 
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
 def test_mup_coordinate_check():
     """Tensor Programs V's coordinate check, at init and after one Adam step.
 
