@@ -7,7 +7,8 @@ Importing this module imports Flax; the rest of jaxinit does not need it.
   into its sharding, with path-derived keys and the fans of its layer's real shape.
 * :func:`plan` reports the same per-parameter decisions without computing anything.
 * :func:`path_key` / :func:`stable_hash`: the documented, stable per-parameter key derivation.
-* :func:`linen_layers` finds the layers of a linen module (linen params do not say).
+* :func:`linen_layers` finds the layers of a linen module (linen params do not say);
+  :func:`own_axes` marks a rule's initializer to keep its own axes instead of its layer's.
 * :func:`framework_rules` gives a whole model PyTorch's, Keras's, Haiku's or Flax's defaults.
 * :func:`lsuv` (NNX, in place) and :func:`lsuv_linen` (linen params): data-dependent LSUV init.
 * :func:`gated_orthogonal` and :func:`lstm_forget_bias` initialize fused recurrent cells.
@@ -18,7 +19,9 @@ from jaxinit._src.flax.layers import LayerAxes as LayerAxes
 from jaxinit._src.flax.layers import linen_layers as linen_layers
 from jaxinit._src.flax.lsuv import lsuv as lsuv
 from jaxinit._src.flax.lsuv_linen import lsuv_linen as lsuv_linen
+from jaxinit._src.flax.reinit import OwnAxes as OwnAxes
 from jaxinit._src.flax.reinit import PlanRow as PlanRow
+from jaxinit._src.flax.reinit import own_axes as own_axes
 from jaxinit._src.flax.reinit import path_key as path_key
 from jaxinit._src.flax.reinit import plan as plan
 from jaxinit._src.flax.reinit import reinit as reinit
@@ -28,6 +31,7 @@ from jaxinit._src.schemes.recurrent import LstmForgetBias as lstm_forget_bias  #
 
 __all__ = [
     "LayerAxes",
+    "OwnAxes",
     "PlanRow",
     "framework_rules",
     "gated_orthogonal",
@@ -35,6 +39,7 @@ __all__ = [
     "lstm_forget_bias",
     "lsuv",
     "lsuv_linen",
+    "own_axes",
     "path_key",
     "plan",
     "reinit",

@@ -475,6 +475,71 @@ def test_jax_initializers_work_as_rules_and_are_placed_too(axis_type):
     _assert_bitwise(kernel, want)
 
 
+@pytest.mark.parametrize("axis_type", [AxisType.Auto, AxisType.Explicit], ids=["auto", "explicit"])
+def test_unsharded_parameters_are_initialized_under_any_mesh(axis_type):
+    """Parameters that carry no sharding, re-initialized inside a mesh: an abstract one is
+    replicated on the mesh, a concrete one stays on its device; the values are those outside."""
+    abstract = {"k": jax.ShapeDtypeStruct((8, 8), jnp.float32)}
+    rules = [("k", jaxinit.he_normal()), ("kernel", jaxinit.he_normal()), ("bias", jaxinit.zeros)]
+    outside = jf.reinit(abstract, KEY, rules)["k"]
+    layer = nnx.Linear(16, 32, rngs=nnx.Rngs(0))
+    device = layer.kernel[...].sharding
+    want = jf.reinit(nnx.Linear(16, 32, rngs=nnx.Rngs(0)), KEY, rules).kernel[...]
+    mesh = _mesh(axis_type)
+    with jax.set_mesh(mesh):
+        inside = jf.reinit(abstract, KEY, rules)["k"]
+        layer = jf.reinit(layer, KEY, rules)
+    assert inside.sharding.is_equivalent_to(NamedSharding(mesh, P()), 2)
+    _assert_bitwise(inside, outside)
+    assert layer.kernel[...].sharding == device
+    _assert_bitwise(layer.kernel[...], want)
+
+
+def test_logical_boxes_without_a_mesh_are_unsharded_as_in_flax():
+    shapes = jax.eval_shape(fm.LinenLogical().init, KEY, jnp.ones((1, 128)))
+    rules = [("kernel", jaxinit.he_normal()), ("bias", jaxinit.normal(0.1))]
+    out = jf.reinit(shapes, KEY, rules)  # no mesh anywhere: Flax's own init is unsharded too
+    box = out["params"]["fc"]["kernel"]
+    assert isinstance(box, nn.LogicallyPartitioned) and box.names == ("embed", "mlp")
+    assert len(box.value.sharding.device_set) == 1
+    want = jaxinit.he_normal()(jf.path_key(KEY, "params/fc/kernel"), (128, 256))
+    _assert_bitwise(box.value, want)
+
+
+def test_a_mesh_without_logical_rules_warns_once_naming_the_replicated_parameters():
+    shapes = jax.eval_shape(fm.LinenLogical().init, KEY, jnp.ones((1, 128)))
+    rules = [("kernel", jaxinit.he_normal()), ("bias", jaxinit.normal(0.1))]
+    with jax.set_mesh(_mesh()), pytest.warns(UserWarning) as record:
+        out = jf.reinit(shapes, KEY, rules)
+    messages = [str(w.message) for w in record if "logical axis rules" in str(w.message)]
+    assert len(messages) == 1
+    assert "params/fc/kernel" in messages[0] and "params/fc/bias" in messages[0]
+    assert out["params"]["fc"]["kernel"].value.sharding.is_fully_replicated
+
+
+def test_a_bad_regex_names_its_rule():
+    params = {"kernel": jnp.ones((4, 4))}
+    with pytest.raises(ValueError, match=r"rule 1: the pattern 'kernel\(' is not a valid"):
+        jf.reinit(params, KEY, [("bias", jaxinit.zeros), ("kernel(", jaxinit.he_normal())])
+
+
+def test_non_float_leaves_are_only_rewritten_by_a_rule_that_names_them():
+    tree = {
+        "kernel": jnp.ones((4, 4)),
+        "mask": jnp.ones((4,), bool),
+        "step": jnp.int32(7),
+        "rng": jax.random.key(3),  # a typed key: never an initializer's
+        "table": np.arange(4.0),  # a NumPy leaf holds values
+    }
+    out = jf.reinit(tree, KEY, [("kernel", jaxinit.he_normal()), ("", jaxinit.zeros)])
+    assert bool(out["mask"].all()) and int(out["step"]) == 7  # the catch-all leaves them
+    assert out["rng"] is tree["rng"]
+    assert not np.asarray(out["table"]).any()  # a float leaf: the catch-all takes it
+    named = jf.reinit(tree, KEY, [("step", jaxinit.zeros)], strict=False)
+    assert int(named["step"]) == 0 and bool(named["mask"].all())
+    np.testing.assert_array_equal(named["table"], tree["table"])  # kept, not "abstract"
+
+
 def test_abstract_mesh_without_a_concrete_one_is_a_clear_error():
     with jax.set_mesh(_mesh()):
         abstract = nnx.eval_shape(lambda: fm.ShardedMLP(nnx.Rngs(0)))

@@ -81,6 +81,11 @@ LAWS: list[tuple[str, dict[str, Any], tuple[int, ...], Any]] = [
     ("torch.rnn.kernel", {"hidden_size": 64}, (32, 256), sym(1 / 8)),
     ("torch.rnn.recurrent_kernel", {"hidden_size": 64}, (64, 256), sym(1 / 8)),
     ("torch.rnn.bias", {"hidden_size": 64}, VEC, sym(1 / 8)),
+    ("torch.lora.lora_a", {}, (256, 8), sym(1 / 16)),  # PEFT lora_A: Linear's, fan_in 256
+    ("torch.lora.lora_b", {}, (8, 256), const(0.0)),
+    # nn.MultiheadAttention: xavier_uniform on the packed (3 * 256, 256) in_proj_weight.
+    ("torch.multihead_attention.in_proj", {}, (256, 256), sym(math.sqrt(6 / (256 + 768)))),
+    ("torch.multihead_attention.bias", {}, VEC, const(0.0)),
     ("torch.layer_norm.scale", {}, VEC, const(1.0)),
     ("torch.layer_norm.bias", {}, VEC, const(0.0)),
     ("keras.dense.kernel", {}, DENSE, sym(math.sqrt(6 / 768))),
@@ -91,6 +96,8 @@ LAWS: list[tuple[str, dict[str, Any], tuple[int, ...], Any]] = [
     ("keras.layer_norm.beta", {}, VEC, const(0.0)),
     ("keras.layer_norm.gamma", {}, VEC, const(1.0)),
     ("keras.embedding.embeddings", {}, DENSE, sym(0.05)),
+    ("keras.dense.lora_kernel_a", {}, (256, 8), sym(math.sqrt(6 / 256))),  # he_uniform
+    ("keras.dense.lora_kernel_b", {}, (8, 256), const(0.0)),
     ("keras.lstm.recurrent_kernel", {}, (32, 128), ortho(1.0)),
     ("keras.lstm.bias", {}, (64,), forget_bias(16, 1.0)),
     ("keras.lstm.bias", {"unit_forget_bias": False}, (64,), const(0.0)),
@@ -109,6 +116,8 @@ LAWS: list[tuple[str, dict[str, Any], tuple[int, ...], Any]] = [
     ("flax.layer_norm.scale", {}, VEC, const(1.0)),
     ("flax.embed.embedding", {}, (512, 256), norm(1 / 16)),  # 1/sqrt(features)
     ("flax.lstm.recurrent_kernel", {}, (32, 32), ortho(1.0)),
+    ("flax.lora.lora_a", {}, (256, 8), sym(math.sqrt(6 / 256))),  # he_uniform
+    ("flax.lora.lora_b", {}, (8, 256), const(0.0)),
     ("caffe.xavier", {}, DENSE, sym(math.sqrt(3 / 256))),
     ("caffe.xavier", {"variance_norm": "FAN_OUT"}, DENSE, sym(math.sqrt(3 / 512))),
     ("caffe.xavier", {"variance_norm": "average"}, DENSE, sym(math.sqrt(3 / 384))),
@@ -524,11 +533,19 @@ def test_every_transformer_parameter_gets_its_framework_std(framework):
     for row in rows:
         parent, name = row.path.rsplit("/", 1)
         assert row.initializer is not None, row.path
-        if name == "kernel":
+        # torch's nn.MultiheadAttention: xavier_uniform over the packed (3E, E) q/k/v weight
+        # (variance 1 / (2E)), zero biases; its output projection is a Linear.
+        torch_qkv = framework == "torch" and parent.rsplit("/", 1)[-1] in ("query", "key", "value")
+        torch_attention = framework == "torch" and "/attn/" in row.path
+        if name == "kernel" and torch_qkv:
+            assert row.std == pytest.approx(math.sqrt(0.5 / row.fan_in), rel=1e-6)
+        elif name == "kernel":
             assert row.fan_in is not None and row.fan_out is not None
             assert row.std == pytest.approx(kernel_std(row.fan_in, row.fan_out), rel=1e-6)
         elif name == "embedding":
             assert row.std == pytest.approx(embed_std(row.shape[-1]), rel=1e-6)
+        elif torch_attention and name == "bias":
+            assert row.std == 0.0, row.path
         elif framework == "torch" and name == "bias" and parent in fan_in:
             assert row.std == pytest.approx(1 / math.sqrt(3 * fan_in[parent]), rel=1e-6)
         else:  # norm scales and biases, and every other framework's biases: constants

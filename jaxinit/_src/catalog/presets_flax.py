@@ -12,7 +12,7 @@ from jaxinit._src.catalog.registry import register
 from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.typing import DTypeLike
 from jaxinit._src.schemes.orthogonal import Orthogonal
-from jaxinit._src.schemes.variance import LecunNormal, VarianceScaling
+from jaxinit._src.schemes.variance import HeUniform, LecunNormal, VarianceScaling
 
 
 @register("flax.dense.kernel", "flax.conv.kernel")
@@ -54,3 +54,19 @@ def flax_recurrent_kernel(*, dtype: DTypeLike | None = None) -> BaseInitializer:
       ``recurrent_kernel_init``.
     """
     return Orthogonal(dtype=dtype)
+
+
+@register("flax.lora.lora_a", "keras.dense.lora_kernel_a")
+def flax_lora_a(*, dtype: DTypeLike | None = None) -> BaseInitializer:
+    r"""LoRA's down-projection ``(in, rank)``: ``he_uniform()`` in Flax (``nnx.LoRA``,
+    ``LoRALinear``: ``lora_a``) and Keras (``Dense.enable_lora``: ``lora_kernel_a``).
+
+    .. math:: w \sim \mathcal{U}[-b, b),\quad b = \sqrt{6 / \text{in}}
+
+    The up-projection (``lora_b``, ``lora_kernel_b``) is zeros.
+
+    References:
+      Source: Flax, ``flax/nnx/nn/lora.py``, ``default_a_initializer``; Keras 3,
+      ``keras/src/layers/core/dense.py``, ``Dense.enable_lora``.
+    """
+    return HeUniform(dtype=dtype)

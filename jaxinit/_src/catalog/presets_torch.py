@@ -17,7 +17,7 @@ from jaxinit._src.core.typing import DTypeLike
 from jaxinit._src.core.validation import check_int
 from jaxinit._src.schemes.constant import Zeros
 from jaxinit._src.schemes.elementwise import Normal, UniformRange
-from jaxinit._src.schemes.variance import HeUniform
+from jaxinit._src.schemes.variance import HeUniform, VarianceScaling
 
 
 def _symmetric(bound: float, dtype: DTypeLike | None) -> BaseInitializer:
@@ -30,7 +30,7 @@ def _inv_sqrt(arg: str, n: Any, minimum: int) -> float:
     return 1.0 / math.sqrt(n) if n > 0 else 0.0
 
 
-@register("torch.linear.kernel", "torch.conv.kernel")
+@register("torch.linear.kernel", "torch.conv.kernel", "torch.lora.lora_a")
 def torch_kernel(*, dtype: DTypeLike | None = None) -> BaseInitializer:
     r"""PyTorch ``nn.Linear`` / ``nn.Conv*`` weight: ``kaiming_uniform_(w, a=sqrt(5))``.
 
@@ -38,12 +38,15 @@ def torch_kernel(*, dtype: DTypeLike | None = None) -> BaseInitializer:
               {\text{fan\_in}}} = \frac{1}{\sqrt{\text{fan\_in}}}
 
     fan_in is ``in`` for a dense ``(in, out)`` kernel and ``kh*kw*in/groups`` for an HWIO conv
-    kernel: torch's fan_in of its ``(out, in/groups, kh, kw)`` weight. (torch's ConvTranspose
-    fan, ``out/groups*k``, is not this one.)
+    kernel: torch's fan_in of its ``(out, in/groups, kh, kw)`` weight. torch's ConvTranspose
+    weight is ``(in, out/groups, kh, kw)``, so its fan_in is ``kh*kw*out/groups``:
+    :func:`jaxinit.flax.framework_rules` gives such kernels those axes. PEFT's LoRA ``lora_A``
+    (``(in, rank)`` here) is initialized the same way (``torch.lora.lora_a``).
 
     References:
       Source: PyTorch, ``torch/nn/modules/linear.py`` and ``torch/nn/modules/conv.py``,
-      ``Linear.reset_parameters`` / ``_ConvNd.reset_parameters``.
+      ``Linear.reset_parameters`` / ``_ConvNd.reset_parameters``; PEFT, ``peft/tuners/lora/
+      layer.py``, ``reset_lora_parameters``.
     """
     return HeUniform(dtype=dtype, nonlinearity="leaky_relu", negative_slope=math.sqrt(5.0))
 
@@ -101,3 +104,19 @@ def torch_rnn(*, hidden_size: int, dtype: DTypeLike | None = None) -> BaseInitia
       Source: PyTorch, ``torch/nn/modules/rnn.py``, ``RNNBase.reset_parameters``.
     """
     return _symmetric(_inv_sqrt("hidden_size", hidden_size, 1), dtype)
+
+
+@register("torch.multihead_attention.in_proj")
+def torch_attention_in_proj(*, dtype: DTypeLike | None = None) -> BaseInitializer:
+    r"""PyTorch ``nn.MultiheadAttention`` query, key and value weights: ``xavier_uniform_`` on
+    the packed ``(3E, E)`` ``in_proj_weight``, so fan_out is ``3E``: per ``(E, E)`` projection,
+
+    .. math:: w \sim \mathcal{U}[-b, b),\quad b = \sqrt{6 / (E + 3E)},\quad
+              \operatorname{Var}(w) = 1 / (2E) = 0.5 / \text{fan\_in}
+
+    (the output projection is an ``nn.Linear`` weight, every bias zeros.)
+
+    References:
+      Source: PyTorch, ``torch/nn/modules/activation.py``, ``MultiheadAttention._reset_parameters``.
+    """
+    return VarianceScaling(0.5, "fan_in", "uniform", dtype=dtype)

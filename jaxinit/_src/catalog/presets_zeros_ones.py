@@ -25,6 +25,9 @@ _CONSTANTS: tuple[tuple[int, str, str, tuple[str, ...]], ...] = (
      ("torch.layer_norm.scale",)),
     (0, "PyTorch ``nn.LayerNorm`` (and ``BatchNorm``, ``GroupNorm``) bias", _TORCH_NORM,
      ("torch.layer_norm.bias",)),
+    (0, "PyTorch ``nn.MultiheadAttention`` biases (``in_proj_bias``, ``out_proj.bias``)",
+     "PyTorch, ``torch/nn/modules/activation.py``, ``MultiheadAttention._reset_parameters``",
+     ("torch.multihead_attention.bias",)),
     (0, "Keras ``Dense`` / ``Conv*`` bias (``bias_initializer='zeros'``)",
      "Keras 3, ``keras/src/layers/core/dense.py``, ``Dense.__init__``",
      ("keras.dense.bias", "keras.conv.bias")),
@@ -39,6 +42,11 @@ _CONSTANTS: tuple[tuple[int, str, str, tuple[str, ...]], ...] = (
      ("flax.dense.bias", "flax.conv.bias")),
     (1, "Flax ``LayerNorm``/``RMSNorm`` scale", _FLAX_NORM, ("flax.layer_norm.scale",)),
     (0, "Flax ``LayerNorm`` bias", _FLAX_NORM, ("flax.layer_norm.bias",)),
+    (0, "LoRA's up-projection ``(rank, out)``: Flax ``nnx.LoRA`` ``lora_b``, PEFT ``lora_B``, "
+        "Keras ``Dense.enable_lora`` ``lora_kernel_b``",
+     "Flax, ``flax/nnx/nn/lora.py``, ``default_b_initializer``; PEFT, "
+        "``peft/tuners/lora/layer.py``, ``reset_lora_parameters``",
+     ("flax.lora.lora_b", "torch.lora.lora_b", "keras.dense.lora_kernel_b")),
     (0, "TF1 ``zeros_initializer``", "TensorFlow, ``tensorflow/python/ops/init_ops.py``, ``Zeros``",
      ("tf1.zeros",)),
     (1, "TF1 ``ones_initializer``", "TensorFlow, ``tensorflow/python/ops/init_ops.py``, ``Ones``",

@@ -20,18 +20,27 @@ from typing import Any
 
 from jaxinit._src.catalog import presets
 from jaxinit._src.core.base import BaseInitializer
+from jaxinit._src.core.fans import compute_fans
 from jaxinit._src.core.paths import join_path
 from jaxinit._src.core.validation import check_choice
+from jaxinit._src.flax import layers as flax_layers
 from jaxinit._src.flax.layers import LayerAxes
-from jaxinit._src.flax.reinit import plan
+from jaxinit._src.flax.reinit import own_axes, plan
 from jaxinit._src.schemes.constant import Ones
 
 #: The frameworks `framework_rules` knows.
 FRAMEWORKS = ("flax", "haiku", "keras", "torch")
 
-_KERNEL, _BIAS, _SCALE, _EMBEDDING = (
-    rf"(^|/){n}$" for n in ("kernel", "bias", "scale", "embedding")
+_KERNEL, _BIAS, _SCALE, _EMBEDDING, _LORA_A, _LORA_B = (
+    rf"(^|/){n}$" for n in ("kernel", "bias", "scale", "embedding", "lora_a", "lora_b")
 )
+
+#: Framework -> presets of LoRA's ``lora_a`` and ``lora_b`` (Haiku has no LoRA).
+_LORA: dict[str, tuple[str, str]] = {
+    "flax": ("flax.lora.lora_a", "flax.lora.lora_b"),
+    "torch": ("torch.lora.lora_a", "torch.lora.lora_b"),
+    "keras": ("keras.dense.lora_kernel_a", "keras.dense.lora_kernel_b"),
+}
 
 #: Framework -> preset of each parameter name; a None bias is decided per parameter (torch).
 _GENERIC: dict[str, dict[str, str | None]] = {
@@ -79,11 +88,17 @@ def _split(path: str) -> tuple[str, str]:
     return parent, name
 
 
+def _is_nnx(target: Any) -> bool:
+    from flax import nnx
+
+    return isinstance(target, nnx.Module)
+
+
 def _cells(target: Any) -> list[tuple[str, Any]]:
     """``(path, cell)`` of every NNX recurrent cell in `target` (none for a pytree)."""
     from flax import nnx
 
-    if not isinstance(target, nnx.Module):
+    if not _is_nnx(target):
         return []
     return [
         (join_path(path), module)
@@ -115,27 +130,80 @@ def _cell_rule(framework: str, cell: Any, sub: str, name: str) -> BaseInitialize
     return presets.build(bias, kwargs)
 
 
-def _torch_biases(rows: list[Any], covered: Mapping[str, Any]) -> dict[str, BaseInitializer]:
-    """Exact rules for PyTorch biases: U(+-1/sqrt(fan_in of the sibling kernel)), or zeros
-    beside a norm layer's ``scale``. Biases with neither sibling get no rule."""
-    by_path = {row.path: row for row in rows}
+def _native_axes(framework: str, layer: LayerAxes, shape: tuple[int, ...]) -> Any:
+    """The axes `framework`'s own init uses for a kernel of `layer` with `shape`, where they
+    are not the layer's real ones; None where they are.
+
+    * Flax hands ``DenseGeneral``/``LinearGeneral`` initializers the kernel flattened to
+      ``(batch * in, out)``, so batch axes count in fan_in; ``Einsum`` and ``ConvTranspose``
+      initializers get the raw kernel shape, whose default axes (-2, -1) guess.
+    * Keras computes fans from the raw shape (``EinsumDense``, its attention, N-D kernels), and
+      its ``Conv*Transpose`` kernel is ``(*k, out, in)``: fan_in counts the outputs.
+    * torch's ``ConvTranspose`` weight is ``(in, out/groups, *k)``: fan_in counts the outputs.
+    """
+    lead = len(shape) - layer.rank
+    axes = layer.for_shape(shape)
+    if axes is None:
+        return None
+    stacked = tuple(range(lead))
+    raw = {"in_axis": (len(shape) - 2,), "out_axis": (len(shape) - 1,), "batch_axis": stacked}
+    swapped = {**axes, "in_axis": axes["out_axis"], "out_axis": axes["in_axis"]}
+    kind = layer.kind
+    if framework == "flax" and kind == "general" and layer.batch_axis:
+        flat_in = tuple(a + lead for a in layer.batch_axis + layer.in_axis)
+        return {**axes, "in_axis": flat_in, "batch_axis": stacked}
+    if framework == "flax" and kind in ("einsum", "conv_transpose"):
+        return raw
+    if framework == "keras" and (kind == "einsum" or (kind == "general" and layer.rank > 2)):
+        return raw
+    if framework in ("keras", "torch") and kind == "conv_transpose":
+        return swapped
+    return None
+
+
+def _attention(framework: str, target: Any) -> dict[str, BaseInitializer]:
+    """torch's ``nn.MultiheadAttention`` init for the NNX ``MultiHeadAttention`` layers of
+    `target`: xavier_uniform on the packed ``(3E, E)`` in-projection (variance ``1/(2E)``) for
+    query, key and value, zeros for every projection's bias (the output kernel stays a Linear)."""
+    from flax import nnx
+
+    if framework != "torch" or not isinstance(target, nnx.Module):
+        return {}
+    out: dict[str, BaseInitializer] = {}
+    for path, module in nnx.iter_modules(target):
+        if not isinstance(module, nnx.MultiHeadAttention):
+            continue
+        prefix = join_path(path) + "/" if path else ""
+        for sub in ("query", "key", "value"):
+            out[f"{prefix}{sub}/kernel"] = presets.build("torch.multihead_attention.in_proj", {})
+        for sub in ("query", "key", "value", "out"):
+            out[f"{prefix}{sub}/bias"] = presets.build("torch.multihead_attention.bias", {})
+    return out
+
+
+def _torch_biases(
+    rows: list[Any], fan_ins: Mapping[str, float], covered: Mapping[str, Any]
+) -> dict[str, BaseInitializer]:
+    """Exact rules for PyTorch biases: U(+-1/sqrt(fan_in of the sibling kernel, as torch counts
+    it)), or zeros beside a norm layer's ``scale``. Biases with neither sibling get no rule."""
+    paths = {row.path for row in rows}
     out: dict[str, BaseInitializer] = {}
     for row in rows:
         parent, name = _split(row.path)
         if name != "bias" or row.path in covered:
             continue
         prefix = f"{parent}/" if parent else ""
-        kernel = by_path.get(prefix + "kernel")
-        if kernel is not None and kernel.fan_in is not None:
-            out[row.path] = presets.build("torch.linear.bias", {"fan_in": int(kernel.fan_in)})
-        elif prefix + "scale" in by_path:
+        fan_in = fan_ins.get(prefix + "kernel")
+        if fan_in is not None:
+            out[row.path] = presets.build("torch.linear.bias", {"fan_in": int(fan_in)})
+        elif prefix + "scale" in paths:
             out[row.path] = presets.build("torch.layer_norm.bias", {})
     return out
 
 
 def framework_rules(
     framework: str, target: Any, *, layers: Mapping[str, LayerAxes] | None = None
-) -> list[tuple[str, BaseInitializer]]:
+) -> list[tuple[str, Any]]:
     r"""Rules that give `target` the default initialization of `framework`, biases included.
 
     For :func:`jaxinit.flax.reinit` (with the same `layers`). Parameters are recognized by
@@ -151,14 +219,33 @@ def framework_rules(
     flax       lecun_normal                  N(0, 1/features)       1          0
     ========== ============================= ====================== ========== =================
 
-    A PyTorch bias gets U(+-1/sqrt(fan_in)) with the fan_in of the ``kernel`` beside it (from
-    :func:`jaxinit.flax.plan`, so the layer's real axes count), or 0 beside a ``scale`` (norm
-    layers); a bias with neither gets no rule, so a strict ``reinit`` names it. In NNX
-    recurrent cells, PyTorch gives every kernel and bias U(+-1/sqrt(hidden_features)), Flax and
-    Keras give recurrent kernels an orthogonal init, and Keras sets the LSTM forget-gate bias to
-    1. (Linen cells are not recognized: their sublayers get the plain rules; put your own rules
-    first. Attention layers get their projections' Linear rules, not ``nn.MultiheadAttention``'s
-    own init; torch ConvTranspose's transposed fan is not reproduced.)
+    Each framework's own fan quirks are reproduced, as exact-path rules whose initializer keeps
+    the framework's axes (:func:`own_axes`), for the layers it can see (NNX layers; linen ones
+    through `layers`):
+
+    * Flax: ``LinearGeneral``/``DenseGeneral`` batch axes count in fan_in (Flax flattens the
+      kernel to ``(batch * in, out)``); ``Einsum`` and ``ConvTranspose`` kernels use the
+      default axes (-2, -1) of their raw shape (with ``transpose_kernel=True``, fan_in counts
+      the outputs).
+    * Keras: ``Einsum`` and N-D general kernels (``EinsumDense``, attention) use the raw shape's
+      fans; a transposed conv's fan_in counts its outputs.
+    * torch: a ``ConvTranspose`` weight's fan_in counts its outputs (``(in, out/groups, *k)``
+      layout), and so does its bias; an ``nnx.MultiHeadAttention`` gets
+      ``nn.MultiheadAttention``'s init: xavier_uniform on the packed ``(3E, E)`` query, key and
+      value projection, zero biases.
+
+    A PyTorch bias gets U(+-1/sqrt(fan_in)) with the fan_in of the ``kernel`` beside it (as
+    torch counts it), or 0 beside a ``scale`` (norm layers); a bias with neither gets no rule, so
+    a strict ``reinit`` names it. In NNX recurrent cells, PyTorch gives every kernel and bias
+    U(+-1/sqrt(hidden_features)), Flax and Keras give recurrent kernels an orthogonal init, and
+    Keras sets the LSTM forget-gate bias to 1. LoRA (``nnx.LoRA``, ``LoRALinear``): ``lora_a``
+    he_uniform for Flax and Keras, torch's Linear init for torch (PEFT), ``lora_b`` zeros; Haiku
+    has no LoRA, so it gives no rule.
+
+    Not reproduced (put your own rules first): linen recurrent cells (their sublayers get the
+    plain rules) and linen attention under torch (its projections get Linear's init); torch's
+    LSTM adds two biases, ``b_ih + b_hh`` (a sum of two uniforms), where an NNX cell has one
+    (here one uniform).
 
     Args:
       framework: ``"torch"``, ``"keras"``, ``"haiku"`` or ``"flax"``.
@@ -194,7 +281,20 @@ def framework_rules(
     generic = _GENERIC[framework]
     kernel_init = presets.build(str(generic["kernel"]), {})
     rows = plan(target, [(_KERNEL, kernel_init), (".*", None)], layers=layers)
-    exact: dict[str, BaseInitializer] = {}
+    found = flax_layers.nnx_layers(target) if _is_nnx(target) else {}
+    exact: dict[str, Any] = {}
+    fan_ins: dict[str, float] = {}  # each kernel's fan_in as the framework counts it
+    for row in rows:
+        layer = flax_layers.lookup(layers or {}, row.path) or found.get(row.path)
+        native = None
+        if _split(row.path)[1] == "kernel" and layer is not None:
+            native = _native_axes(framework, layer, row.shape)
+        if native is not None:
+            exact[row.path] = own_axes(kernel_init.for_layer(native))
+            fan_ins[row.path] = compute_fans(row.shape, **native).fan_in
+        elif row.fan_in is not None:
+            fan_ins[row.path] = row.fan_in
+    exact.update(_attention(framework, target))
     for cell_path, cell in _cells(target):
         prefix = f"{cell_path}/" if cell_path else ""
         for row in rows:
@@ -205,10 +305,13 @@ def framework_rules(
             if init is not None:
                 exact[row.path] = init
     if framework == "torch":
-        exact.update(_torch_biases(rows, exact))
-    rules: list[tuple[str, BaseInitializer]] = [(_exact(p), i) for p, i in exact.items()]
+        exact.update(_torch_biases(rows, fan_ins, exact))
+    rules: list[tuple[str, Any]] = [(_exact(p), i) for p, i in exact.items()]
     for name, pattern in (("kernel", _KERNEL), ("embedding", _EMBEDDING), ("scale", _SCALE)):
         rules.append((pattern, presets.build(str(generic[name]), {})))
     if generic["bias"] is not None:
         rules.append((_BIAS, presets.build(generic["bias"], {})))
+    if framework in _LORA:
+        lora_a, lora_b = _LORA[framework]
+        rules += [(_LORA_A, presets.build(lora_a, {})), (_LORA_B, presets.build(lora_b, {}))]
     return rules

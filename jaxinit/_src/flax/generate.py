@@ -35,6 +35,10 @@ _MESHES_ERROR = (
 )
 
 
+#: The axis of the mesh `reinit` makes when no parameter and no context names one.
+_REPLICA = "jaxinit_replica"
+
+
 @dataclasses.dataclass(frozen=True)
 class Job:
     """One parameter to generate: its path hash, initializer, shape, dtype, target sharding."""
@@ -48,17 +52,21 @@ class Job:
 
 
 def _mesh(jobs: Sequence[Job]) -> Mesh:
-    """The one mesh of the sharded parameters, or a mesh over the unsharded ones' device(s)."""
+    """The one mesh of the sharded parameters; else the context's mesh (``jax.set_mesh``), which
+    a computation under it must use; else a mesh over the unsharded parameters' device(s)."""
     meshes = {j.sharding.mesh for j in jobs if isinstance(j.sharding, NamedSharding)}
     meshes = {m for m in meshes if isinstance(m, Mesh)}  # `flax_targets` made them concrete
     if len(meshes) > 1:
         raise ValueError(_MESHES_ERROR.format(n=len(meshes), meshes=meshes))
     if meshes:
         return meshes.pop()
+    context = sharding_lib.concrete_mesh()
+    if context is not None:
+        return context
     devices: set[Any] = set()
     for j in jobs:
         devices |= set(j.sharding.device_set) if j.sharding is not None else {jax.devices()[0]}
-    return Mesh(np.array(sorted(devices, key=lambda d: d.id)), ("jaxinit_replica",))
+    return Mesh(np.array(sorted(devices, key=lambda d: d.id)), (_REPLICA,))
 
 
 def _placement(job: Job, mesh: Mesh) -> tuple[NamedSharding, Any]:
@@ -66,9 +74,11 @@ def _placement(job: Job, mesh: Mesh) -> tuple[NamedSharding, Any]:
     if isinstance(job.sharding, NamedSharding):
         return job.sharding, None
     replicated = NamedSharding(mesh, PartitionSpec())
-    if job.sharding is None and mesh.size == 1:
+    if job.sharding is None and mesh.axis_names == (_REPLICA,) and mesh.size == 1:
         return replicated, SingleDeviceSharding(mesh.devices.flat[0])
-    return replicated, job.sharding  # e.g. single-device parameters of a sharded model
+    # A parameter that says nowhere where it lives: replicated on the mesh. One on a device
+    # (e.g. single-device parameters of a sharded model): generated replicated, moved there.
+    return replicated, job.sharding
 
 
 def _device_bytes(job: Job, sharding: NamedSharding) -> float:

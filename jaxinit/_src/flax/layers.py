@@ -33,6 +33,9 @@ class LayerAxes:
       out_axis: the output axes.
       batch_axis: axes that never count (DenseGeneral ``batch_dims``, einsum batch labels).
       layer: the layer's class name, for reports.
+      kind: the layer's family, for frameworks whose own init has quirks
+        (:func:`framework_rules`): ``"general"`` (Dense, DenseGeneral, Linear, LinearGeneral),
+        ``"einsum"``, ``"conv"``, ``"conv_transpose"``, ``"embed"``; ``""`` when unknown.
     """
 
     rank: int
@@ -40,6 +43,7 @@ class LayerAxes:
     out_axis: tuple[int, ...]
     batch_axis: tuple[int, ...] = ()
     layer: str = ""
+    kind: str = ""
 
     def for_shape(self, shape: Sequence[int]) -> dict[str, tuple[int, ...]] | None:
         """The axes for a parameter of `shape`; leading extra axes are stacked-layer batch
@@ -59,25 +63,25 @@ def _general(n_batch: int, n_in: int, n_out: int, layer: str) -> LayerAxes:
     """``(*batch, *in, *out)``: the kernel layout of Dense, DenseGeneral and LinearGeneral."""
     ins = tuple(range(n_batch, n_batch + n_in))
     outs = tuple(range(n_batch + n_in, n_batch + n_in + n_out))
-    return LayerAxes(n_batch + n_in + n_out, ins, outs, tuple(range(n_batch)), layer)
+    return LayerAxes(n_batch + n_in + n_out, ins, outs, tuple(range(n_batch)), layer, "general")
 
 
 def _einsum(spec: str, layer: str) -> LayerAxes:
     axes = einsum_axes(spec)
     rank = len(spec.replace(" ", "").split("->")[0].split(",")[1])
-    return LayerAxes(rank, axes["in_axis"], axes["out_axis"], axes["batch_axis"], layer)
+    return LayerAxes(rank, axes["in_axis"], axes["out_axis"], axes["batch_axis"], layer, "einsum")
 
 
-def _conv(n_spatial: int, transposed: bool, layer: str) -> LayerAxes:
+def _conv(n_spatial: int, transposed: bool, layer: str, kind: str = "conv") -> LayerAxes:
     """HWIO ``(*spatial, in, out)``; ``transpose_kernel=True`` swaps the last two axes."""
     i, o = (n_spatial + 1, n_spatial) if transposed else (n_spatial, n_spatial + 1)
-    return LayerAxes(n_spatial + 2, (i,), (o,), (), layer)
+    return LayerAxes(n_spatial + 2, (i,), (o,), (), layer, kind)
 
 
 def _embed(layer: str) -> LayerAxes:
     # (num_embeddings, features): fan_in is the feature axis, so fan_in-scaled schemes give
     # std ~ 1/sqrt(features) -- what Flax's `variance_scaling(1, "fan_in", out_axis=0)` means.
-    return LayerAxes(2, (1,), (0,), (), layer)
+    return LayerAxes(2, (1,), (0,), (), layer, "embed")
 
 
 def _count(x: Any) -> int:
@@ -96,7 +100,7 @@ def nnx_axes(module: Any) -> ParamAxes:
         (nnx.Linear, "kernel", lambda m: _general(0, 1, 1, name)),
         (nnx.Einsum, "kernel", lambda m: _einsum(m.einsum_str, name)),
         (nnx.ConvTranspose, "kernel", lambda m: _conv(
-            len(m.kernel_shape) - 2, bool(m.transpose_kernel), name)),
+            len(m.kernel_shape) - 2, bool(m.transpose_kernel), name, "conv_transpose")),
         (nnx.Conv, "kernel", lambda m: _conv(len(m.kernel_shape) - 2, False, name)),
         (nnx.Embed, "embedding", lambda m: _embed(name)),
     )  # fmt: skip
@@ -134,7 +138,7 @@ def linen_axes(module: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> P
         return {"kernel": _general(0, 1, 1, name)}
     if isinstance(module, nn.ConvTranspose):
         n = _count(module.kernel_size)
-        return {"kernel": _conv(n, bool(module.transpose_kernel), name)}
+        return {"kernel": _conv(n, bool(module.transpose_kernel), name, "conv_transpose")}
     if isinstance(module, nn.Conv):
         return {"kernel": _conv(_count(module.kernel_size), False, name)}
     if isinstance(module, nn.Embed):

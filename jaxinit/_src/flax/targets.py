@@ -10,6 +10,7 @@ and written back from a dict ``path -> new array``: an NNX module is updated in 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,6 +26,12 @@ from jaxinit._src.flax.layers import LayerAxes
 _NO_MESH_ERROR = (
     "parameter {path!r} is annotated with {spec} but no concrete mesh {why}: call under "
     "`jax.set_mesh(mesh)` or pass `mesh=` to reinit."
+)
+
+_UNRULED_WARNING = (
+    "{n} logically partitioned parameter(s) are replicated on the mesh because no logical axis "
+    "rules are set: {paths}. Call under `flax.linen.logical_axis_rules(rules)` (or give the "
+    "boxes `rules=`) to shard them."
 )
 
 
@@ -53,6 +60,19 @@ class Leaf:
 Writer = Callable[[Mapping[str, jax.Array]], Any]
 
 
+def _initializable(value: Any) -> bool:
+    """An array or shape that an initializer could fill: not None, not a PRNG key array (no
+    initializer makes keys, so they are always kept as they are)."""
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        return False  # e.g. a Param holding None: nothing to initialize
+    return not jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key)
+
+
+def _concrete(value: Any) -> bool:
+    """Whether `value` holds values (a jax or NumPy array) rather than a shape."""
+    return isinstance(value, jax.Array | np.ndarray | np.generic)
+
+
 def concrete_mesh(mesh: Any, user_mesh: jax.sharding.Mesh | None) -> jax.sharding.Mesh | None:
     """A concrete mesh for `mesh` (concrete, abstract or None): itself, or the user's or the
     context's mesh when it matches (an abstract one) or when none was given."""
@@ -65,15 +85,17 @@ def concrete_mesh(mesh: Any, user_mesh: jax.sharding.Mesh | None) -> jax.shardin
 
 
 def _named(path: str, spec: PartitionSpec, mesh: Any, user_mesh: Any, required: bool) -> Any:
+    """The sharding partition metadata asks for. With no mesh anywhere -- none in the metadata,
+    none given, none set -- the parameter is unsharded, as in Flax's own init."""
     concrete = concrete_mesh(mesh, user_mesh)
     if concrete is not None:
         return NamedSharding(concrete, spec)
-    if mesh is not None and not required:
+    if mesh is None:
+        return None
+    if not required:
         return NamedSharding(mesh, spec)  # an abstract mesh: fine for a plan
-    if required:
-        why = "is set" if mesh is None else f"matches its abstract mesh {mesh}"
-        raise ValueError(_NO_MESH_ERROR.format(path=path, spec=spec, why=why))
-    return None
+    why = f"matches its abstract mesh {mesh}"
+    raise ValueError(_NO_MESH_ERROR.format(path=path, spec=spec, why=why))
 
 
 def _value_sharding(path: str, value: Any, user_mesh: Any, required: bool) -> Any:
@@ -108,11 +130,11 @@ def nnx_leaves(
     leaves = []
     for keys, var in flat:
         value = var.get_value()
-        if not (hasattr(value, "shape") and hasattr(value, "dtype")):
-            continue  # not an array (e.g. a Param holding None): nothing to initialize
+        if not _initializable(value):
+            continue
         path = join_path(keys)
         s = _nnx_sharding(path, var, value, user_mesh, required)
-        concrete = isinstance(value, jax.Array)
+        concrete = _concrete(value)
         layer = flax_layers.lookup(layers, path) or found.get(path)
         leaves.append(Leaf(path, tuple(value.shape), np.dtype(value.dtype), s, concrete, layer))
 
@@ -135,7 +157,7 @@ def is_box(x: Any) -> bool:
     return isinstance(x, meta.AxisMetadata)
 
 
-def _box_sharding(path: str, box: Any, user_mesh: Any, required: bool) -> Any:
+def _box_sharding(path: str, box: Any, user_mesh: Any, required: bool, unruled: list[str]) -> Any:
     import flax.linen as nn
     from flax.core import meta
 
@@ -144,9 +166,20 @@ def _box_sharding(path: str, box: Any, user_mesh: Any, required: bool) -> Any:
         return s
     if isinstance(box, nn.LogicallyPartitioned):
         spec = nn.logical_to_mesh_axes(box.names, box.rules)  # box or context rules
+        if not box.rules and not nn.get_logical_axis_rules() and any(box.names):
+            unruled.append(path)  # every logical name maps to None: replicated
     else:
         spec = box.get_partition_spec()
     return _named(path, PartitionSpec(*(spec or ())), box.mesh, user_mesh, required)
+
+
+def _warn_unruled(leaves: list[Leaf]) -> None:
+    """One warning naming the logically partitioned parameters left replicated on a mesh
+    because no logical axis rules are set."""
+    replicated = [leaf.path for leaf in leaves if isinstance(leaf.sharding, NamedSharding)]
+    if replicated:
+        warnings.warn(_UNRULED_WARNING.format(n=len(replicated), paths=", ".join(replicated)),
+                      UserWarning, stacklevel=6)  # fmt: skip
 
 
 def tree_leaves(
@@ -154,21 +187,22 @@ def tree_leaves(
 ) -> tuple[list[Leaf], Writer]:
     """The array leaves of a pytree (boxes unwrapped), and a writer that rebuilds it."""
     flat, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_box)
-    leaves, index = [], {}
+    leaves, index, unruled = [], {}, []
     for i, (kp, x) in enumerate(flat):
         box = x if is_box(x) else None
         value = box.unbox(apply_constraint=False) if box is not None else x
-        if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        if not _initializable(value):
             continue
         path = join_path(kp)
         if box is not None:
-            s = _box_sharding(path, box, user_mesh, required)
+            s = _box_sharding(path, box, user_mesh, required, unruled)
         else:
             s = _value_sharding(path, value, user_mesh, required)
-        concrete = isinstance(value, jax.Array)
+        concrete = _concrete(value)
         layer = flax_layers.lookup(layers, path)
         leaves.append(Leaf(path, tuple(value.shape), np.dtype(value.dtype), s, concrete, layer))
         index[path] = i
+    _warn_unruled([leaf for leaf in leaves if leaf.path in unruled])
 
     def write(new: Mapping[str, jax.Array]) -> Any:
         out = [x for _, x in flat]

@@ -1,0 +1,138 @@
+"""`framework_rules` reproduces each framework's own init, quirks included, on real layers.
+
+Each test builds a layer with the framework's own init (several seeds pooled), re-initializes
+the same layer with `jaxinit.flax.framework_rules`, and compares the two samples with each other
+and with the law the framework's source gives (stats.assert_same_law: moments within `stats.Z`
+standard errors, two-sample KS). The laws are written here from each framework's source, not
+from jaxinit: e.g. Flax flattens a LinearGeneral kernel to ``(batch * in, out)`` before calling
+its initializer, so batch axes count in fan_in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+import pytest
+import scipy.stats
+import stats
+import torch
+from flax import nnx
+
+import jaxinit.flax as jf
+
+pytestmark = pytest.mark.slow  # statistical, against the frameworks' own init: seconds each
+
+C = stats.TRUNC_STD_2
+SEEDS = range(4)
+
+
+def lecun(fan_in: float):
+    """Flax's default kernel law: lecun_normal, truncated at 2 std, variance 1/fan_in."""
+    return scipy.stats.truncnorm(-2.0, 2.0, scale=1 / math.sqrt(fan_in) / C)
+
+
+def sym(bound: float):
+    return scipy.stats.uniform(-bound, 2 * bound)
+
+
+def _param(model: nnx.Module, path: str) -> np.ndarray:
+    state = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
+    key = tuple(int(p) if p.isdigit() else p for p in path.split("/"))
+    return np.asarray(state[key].get_value())
+
+
+def _pooled(factory, framework: str, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(the framework's own values, jaxinit's) of `path`, pooled over `SEEDS`."""
+    own, ours = [], []
+    for seed in SEEDS:
+        model = factory(nnx.Rngs(seed))
+        own.append(_param(model, path).ravel())
+        rules = jf.framework_rules(framework, model)
+        ours.append(_param(jf.reinit(model, jax.random.key(seed), rules), path).ravel())
+    return np.concatenate(own), np.concatenate(ours)
+
+
+#: (id, NNX layer factory, parameter, Flax's own law of it)
+FLAX_LAYERS = [
+    # Einsum: the raw kernel shape (64, 4, 16) with the default axes: fan_in = 4 * 64.
+    ("einsum", lambda r: nnx.Einsum("btd,dnh->btnh", (64, 4, 16), rngs=r), "kernel", lecun(256)),
+    # LinearGeneral with a batch axis of 5: kernel (5, 8, 16); Flax draws (5 * 8, 16), so
+    # fan_in = 40.
+    ("linear_general_batch", lambda r: nnx.LinearGeneral(8, 16, batch_axis={0: 5}, rngs=r),
+     "kernel", lecun(40)),
+    # LinearGeneral to two output axes: Flax draws (64, 4 * 8): fan_in = 64.
+    ("linear_general_heads", lambda r: nnx.LinearGeneral(64, (4, 8), rngs=r), "kernel",
+     lecun(64)),
+    # ConvTranspose(transpose_kernel=True): kernel (3, 3, out=32, in=16): fan_in = 9 * 32.
+    ("conv_transpose_t", lambda r: nnx.ConvTranspose(
+        16, 32, (3, 3), transpose_kernel=True, rngs=r), "kernel", lecun(288)),
+    ("conv_transpose", lambda r: nnx.ConvTranspose(16, 32, (3, 3), rngs=r), "kernel", lecun(144)),
+    # Grouped conv: kernel (3, 3, 16 / 4, 32): fan_in = 9 * 4.
+    ("conv_groups", lambda r: nnx.Conv(16, 32, (3, 3), feature_group_count=4, rngs=r), "kernel",
+     lecun(36)),
+    ("attention_query", lambda r: nnx.MultiHeadAttention(
+        4, 64, decode=False, rngs=r), "query/kernel", lecun(64)),
+    ("attention_out", lambda r: nnx.MultiHeadAttention(
+        4, 64, decode=False, rngs=r), "out/kernel", lecun(64)),
+    # LoRA: lora_a (64, 4) he_uniform: U(+-sqrt(6 / 64)).
+    ("lora_a", lambda r: nnx.LoRA(64, 4, 32, rngs=r), "lora_a", sym(math.sqrt(6 / 64))),
+    ("lora_linear_a", lambda r: nnx.LoRALinear(64, 32, lora_rank=4, rngs=r), "lora/lora_a",
+     sym(math.sqrt(6 / 64))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("factory, path, law", [c[1:] for c in FLAX_LAYERS],
+                         ids=[c[0] for c in FLAX_LAYERS])  # fmt: skip
+def test_flax_rules_reproduce_flax_own_init(factory, path, law):
+    own, ours = _pooled(factory, "flax", path)
+    stats.assert_ks(own, law)  # Flax follows the law read from its source
+    stats.assert_same_law(ours, own, law)
+
+
+def test_lora_b_is_zeros_for_every_framework_with_lora():
+    for framework in ("flax", "torch", "keras"):
+        model = nnx.LoRA(64, 4, 32, rngs=nnx.Rngs(0))
+        model.lora_b.set_value(model.lora_b.get_value() + 1.0)
+        model = jf.reinit(model, jax.random.key(0), jf.framework_rules(framework, model))
+        assert not np.asarray(model.lora_b.get_value()).any(), framework
+
+
+def _torch_pooled(make, name: str, to_jax) -> np.ndarray:
+    out = []
+    for seed in SEEDS:
+        torch.manual_seed(seed)
+        out.append(to_jax(make().get_parameter(name).detach()).numpy().ravel())
+    return np.concatenate(out)
+
+
+def test_torch_rules_give_conv_transpose_torchs_transposed_fan():
+    # torch's ConvTranspose2d(16, 32, 3) weight is (in=16, out=32, 3, 3): fan_in = 32 * 9.
+    fan_in = 32 * 9
+    bound = 1 / math.sqrt(fan_in)  # kaiming_uniform(a=sqrt(5)) and the bias, both
+    make = lambda: torch.nn.ConvTranspose2d(16, 32, 3)
+    theirs = _torch_pooled(make, "weight", lambda w: w.permute(2, 3, 0, 1))
+    layer = lambda r: nnx.ConvTranspose(16, 32, (3, 3), rngs=r)
+    _, ours = _pooled(layer, "torch", "kernel")
+    stats.assert_ks(theirs, sym(bound))
+    stats.assert_same_law(ours, theirs, sym(bound))
+    theirs_b = _torch_pooled(make, "bias", lambda b: b)
+    _, ours_b = _pooled(layer, "torch", "bias")
+    stats.assert_same_law(ours_b, theirs_b, sym(bound))
+
+
+def test_torch_rules_give_attention_torchs_packed_xavier_and_zero_biases():
+    e, heads = 64, 4
+    bound = math.sqrt(6 / (e + 3 * e))  # xavier_uniform on the packed (3E, E) in_proj_weight
+    make = lambda: torch.nn.MultiheadAttention(e, heads)
+    theirs = _torch_pooled(make, "in_proj_weight", lambda w: w[:e].T)  # the query block
+    layer = lambda r: nnx.MultiHeadAttention(heads, e, decode=False, rngs=r)
+    for sub in ("query", "key", "value"):
+        _, ours = _pooled(layer, "torch", f"{sub}/kernel")
+        stats.assert_same_law(ours, theirs, sym(bound))
+    model = jf.reinit(
+        layer(nnx.Rngs(0)), jax.random.key(0), jf.framework_rules("torch", layer(nnx.Rngs(0)))
+    )
+    for sub in ("query", "key", "value", "out"):
+        assert not _param(model, f"{sub}/bias").any(), sub
