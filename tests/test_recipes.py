@@ -426,6 +426,35 @@ def test_mup_plan_roles_and_multipliers():
             stats.assert_std(x, std, NORMAL, what=role)
 
 
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
+def test_mup_gives_a_width_to_fixed_matrix_the_output_role():
+    """A matrix from width to a fixed size (a projection to 16 features, a Gemma-style einsum
+    kernel (d, heads, head_dim) with d the width) is output-type: std s0 / m, Adam lr / m. So
+    the std of x @ W, with x of unit coordinates, shrinks like m**-1/2 instead of growing like
+    m**1/2 (as it did with the input role: 1.03, 1.98, 3.98, 8.03 at widths 64..4096)."""
+    base_w = 64
+
+    class Heads(nnx.Module):
+        def __init__(self, w: int):
+            self.proj = nnx.Linear(w, 16, use_bias=False, rngs=nnx.Rngs(0))
+            self.q_einsum = nnx.Einsum("BTD,DNH->BTNH", (w, 4, 8), rngs=nnx.Rngs(0))
+
+    model = lambda w: _abstract(lambda: Heads(w))
+    for w in (256, 1024, 4096):
+        m = w / base_w
+        rows = {
+            r.path: r for r in jr.mup_plan(model(w), model(base_w), [("", jaxinit.lecun_normal())])
+        }
+        for path in ("proj/kernel", "q_einsum/kernel"):
+            r = rows[path]
+            assert (r.role, r.width_mult, r.adam_lr_mult) == ("readout", m, 1 / m), path
+            assert r.std == pytest.approx(base_w**-0.5 / m)
+        x = jax.random.normal(jax.random.fold_in(KEY, w), (256, w))
+        weight = rows["proj/kernel"].initializer(jax.random.fold_in(KEY, 1), (w, 16))
+        out = np.asarray(x @ weight)  # std sqrt(w) * s0 / m = m**-1/2 (E over x and W)
+        stats.assert_std(out, m**-0.5, NORMAL, what=f"x @ W at width {w}")
+
+
 class LinenMLP(nn.Module):
     width: int
 

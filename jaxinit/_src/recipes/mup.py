@@ -85,11 +85,26 @@ def _fans(layer: Any, shape: tuple[int, ...]) -> Fans | None:
     return compute_fans(shape) if len(shape) >= 2 else None
 
 
-def _role(path: str, patterns: Sequence[tuple[str, re.Pattern[str] | None]], n_inf: int) -> str:
+def _role(
+    path: str,
+    patterns: Sequence[tuple[str, re.Pattern[str] | None]],
+    fans: tuple[Fans | None, Fans | None],
+    layer: Any,
+) -> str:
+    """The role a pattern gives `path`, else the one its fans give: a matrix whose fan_in and
+    fan_out both grow with width is hidden; one whose fan_in grows and fan_out does not maps
+    width to a fixed size, an output-type ("readout") matrix; everything else is input-like
+    (vectors, embeddings, matrices from a fixed size to width)."""
     for role, pattern in patterns:
         if pattern is not None and pattern.search(path):
             return role
-    return "hidden" if n_inf >= 2 else "input"
+    target, base = fans
+    if target is None or base is None or (layer is not None and layer.kind == "embed"):
+        return "input"
+    grows_in, grows_out = target.fan_in != base.fan_in, target.fan_out != base.fan_out
+    if grows_in:
+        return "hidden" if grows_out else "readout"
+    return "input"
 
 
 def _sampler(std: float, distribution: str) -> Any:
@@ -152,10 +167,12 @@ def mup_plan(
     :math:`1/\text{fan\_in}` is in its init and learning rate), as ratios to the base model, so
     that at the base shape muP equals the base parametrization. Parameters with a zero-std base
     initializer (``zeros``, ``ones``) keep it. Roles: a path matching `readout`, `query`,
-    `inputs` or `hidden` (checked in that order) has that role; any other parameter is hidden
-    when two or more of its dimensions are width dimensions, else input (biases, norm scales,
-    embeddings and input layers have one). muP also wants attention logits scaled by
-    :math:`1/d_\text{head}` instead of :math:`1/\sqrt{d_\text{head}}`: that is the model's job.
+    `inputs` or `hidden` (checked in that order) has that role; any other matrix is hidden when
+    its fan_in and fan_out both grow with width, output-type (the readout role) when only its
+    fan_in does (width to a fixed size, e.g. a projection to a fixed number of heads or
+    features), and input otherwise, as are biases, norm scales and embeddings. muP also wants
+    attention logits scaled by :math:`1/d_\text{head}` instead of :math:`1/\sqrt{d_\text{head}}`:
+    that is the model's job.
 
     Args:
       target: the model to initialize: an ``nnx.Module`` (concrete or abstract), a pytree of
@@ -228,8 +245,8 @@ def mup_plan(
         _check_pair(leaf.path, leaf.shape, b.shape if b is not None else None)
         assert b is not None
         inf = [i for i, (s, s0) in enumerate(zip(leaf.shape, b.shape, strict=True)) if s != s0]
-        role = _role(leaf.path, roles, len(inf))
         fans, base_fans = _fans(leaf.layer, leaf.shape), _fans(leaf.layer, b.shape)
+        role = _role(leaf.path, roles, (fans, base_fans), leaf.layer)
         if role == "input":
             if len(inf) >= 2 and fans is not None and base_fans is not None:
                 m = _mult(fans.fan_out, base_fans.fan_out, leaf.path, "fan_out")
