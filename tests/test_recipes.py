@@ -360,9 +360,15 @@ PATTERN_CASES = {
          "layers/0/mlp/down_proj/kernel", "blocks/3/attn/out/kernel", "blocks/0/down/kernel",
          "decoder/layers/0/encoder_attn/out_proj/kernel", "encoder/layers_0/mlp/wo/kernel",
          "block/0/layer/0/SelfAttention/o/weight", "block/0/layer/1/DenseReluDense/wo/weight",
-         "layers/0/feed_forward/w2/kernel", "layers/0/attention/wo/kernel", "layers/0/fc2/kernel"],
+         "layers/0/feed_forward/w2/kernel", "layers/0/attention/wo/kernel", "layers/0/fc2/kernel",
+         # Flax's Gemma example (NNX) and lm1b (linen) examples
+         "layers/0/attn/attn_vec_einsum/w", "layers/5/mlp/down_proj/kernel",
+         "decoder/encoderdecoderblock_0/MultiHeadDotProductAttention_0/out/kernel",
+         "decoder/encoderdecoderblock_1/MlpBlock_0/Dense_1/kernel"],
         ["h/0/attn/c_attn/kernel", "h/0/mlp/c_fc/kernel", "out/kernel", "lm_head/kernel",
-         "h/0/attn/c_proj/bias", "layers/0/self_attn/q_proj/kernel"],
+         "h/0/attn/c_proj/bias", "layers/0/self_attn/q_proj/kernel", "layers/0/attn/q_einsum/w",
+         "layers/0/attn/kv_einsum/w", "decoder/encoderdecoderblock_0/MlpBlock_0/Dense_0/kernel",
+         "decoder/logitdense/kernel"],
     ),
     "query": (
         ["attn/query/kernel", "self_attn/q_proj/kernel", "SelfAttention/q/weight",

@@ -28,13 +28,20 @@ _MLP = r"[^/]*(?i:mlp|ffn|feed_?forward|densereludense)[^/]*"
 QUERY = rf"(?:^|/)(?:q|query|q_proj|wq|to_q)/{WEIGHT_LEAF}$"
 KEY = rf"(?:^|/)(?:k|key|k_proj|wk|to_k)/{WEIGHT_LEAF}$"
 VALUE = rf"(?:^|/)(?:v|value|v_proj|wv|to_v)/{WEIGHT_LEAF}$"
-ATTN_OUT = rf"(?:^|/){_ATTN}/(?:o|out|o_proj|out_proj|c_proj|proj|wo|dense)/{WEIGHT_LEAF}$"
+# Attention outputs: GPT-2 c_proj, Llama o_proj, T5 o, NNX MultiHeadAttention and linen's
+# MultiHeadDotProductAttention out, Gemma attn_vec_einsum, ...
+ATTN_OUT = (
+    rf"(?:^|/){_ATTN}/(?:o|out|o_proj|out_proj|c_proj|proj|wo|dense|attn_vec_einsum)"
+    rf"/{WEIGHT_LEAF}$"
+)
+# MLP layers: GPT-2 c_fc/c_proj, Llama and Gemma gate/up/down_proj, T5 wi/wo, and the two Dense
+# layers of Flax's lm1b and WMT ``MlpBlock`` (Dense_0 in, Dense_1 out).
 MLP_IN = (
     rf"(?:^|/)(?:{_MLP}/(?:c_fc|fc1|fc_in|wi|wi_0|wi_1|up|up_proj|gate|gate_proj|w1|w3"
-    rf"|dense_h_to_4h)|fc1|up|up_proj|gate_proj)/{WEIGHT_LEAF}$"
+    rf"|dense_h_to_4h|Dense_0)|fc1|up|up_proj|gate_proj)/{WEIGHT_LEAF}$"
 )
 MLP_OUT = (
-    rf"(?:^|/)(?:{_MLP}/(?:c_proj|fc2|fc_out|wo|down|down_proj|w2|dense_4h_to_h)"
+    rf"(?:^|/)(?:{_MLP}/(?:c_proj|fc2|fc_out|wo|down|down_proj|w2|dense_4h_to_h|Dense_1)"
     rf"|fc2|down|down_proj)/{WEIGHT_LEAF}$"
 )
 EMBEDDING = r"(?:^|/)embedding$"
