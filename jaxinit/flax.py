@@ -8,7 +8,8 @@ Importing this module imports Flax; the rest of jaxinit does not need it.
 * :func:`plan` reports the same per-parameter decisions without computing anything.
 * :func:`path_key` / :func:`stable_hash`: the documented, stable per-parameter key derivation.
 * :func:`linen_layers` finds the layers of a linen module (linen params do not say);
-  :func:`own_axes` marks a rule's initializer to keep its own axes instead of its layer's.
+  :func:`own_axes` marks a rule's initializer to keep its own axes instead of its layer's,
+  :func:`optional` a rule that a strict :func:`reinit` accepts matching nothing.
 * :func:`framework_rules` gives a whole model PyTorch's, Keras's, Haiku's or Flax's defaults.
 * :func:`lsuv` (NNX, in place) and :func:`lsuv_linen` (linen params): data-dependent LSUV init.
 * :func:`gated_orthogonal` and :func:`lstm_forget_bias` initialize fused recurrent cells.
@@ -19,26 +20,28 @@ from jaxinit._src.flax.layers import LayerAxes as LayerAxes
 from jaxinit._src.flax.layers import linen_layers as linen_layers
 from jaxinit._src.flax.lsuv import lsuv as lsuv
 from jaxinit._src.flax.lsuv_linen import lsuv_linen as lsuv_linen
-from jaxinit._src.flax.reinit import OwnAxes as OwnAxes
 from jaxinit._src.flax.reinit import PlanRow as PlanRow
-from jaxinit._src.flax.reinit import own_axes as own_axes
 from jaxinit._src.flax.reinit import path_key as path_key
 from jaxinit._src.flax.reinit import plan as plan
 from jaxinit._src.flax.reinit import reinit as reinit
 from jaxinit._src.flax.reinit import stable_hash as stable_hash
+from jaxinit._src.flax.rules import RuleInit as RuleInit
+from jaxinit._src.flax.rules import optional as optional
+from jaxinit._src.flax.rules import own_axes as own_axes
 from jaxinit._src.schemes.recurrent import GatedOrthogonal as gated_orthogonal  # noqa: N813
 from jaxinit._src.schemes.recurrent import LstmForgetBias as lstm_forget_bias  # noqa: N813
 
 __all__ = [
     "LayerAxes",
-    "OwnAxes",
     "PlanRow",
+    "RuleInit",
     "framework_rules",
     "gated_orthogonal",
     "linen_layers",
     "lstm_forget_bias",
     "lsuv",
     "lsuv_linen",
+    "optional",
     "own_axes",
     "path_key",
     "plan",

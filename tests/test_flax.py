@@ -32,10 +32,11 @@ TN = stats.KURTOSIS_TRUNCNORM_2
 BF16_ORTHO_TOL = 2.0**-8 + 1e-5
 F32_ORTHO_TOL = 1e-5
 
+# Rules for every test model: the ones some models lack (norm scales) are optional.
 RULES = [
     ("kernel|embedding", jaxinit.lecun_normal()),
     ("bias", jaxinit.normal(0.1)),
-    ("scale", jaxinit.ones),
+    ("scale", jf.optional(jaxinit.ones)),
 ]
 
 
@@ -480,15 +481,16 @@ def test_unsharded_parameters_are_initialized_under_any_mesh(axis_type):
     """Parameters that carry no sharding, re-initialized inside a mesh: an abstract one is
     replicated on the mesh, a concrete one stays on its device; the values are those outside."""
     abstract = {"k": jax.ShapeDtypeStruct((8, 8), jnp.float32)}
-    rules = [("k", jaxinit.he_normal()), ("kernel", jaxinit.he_normal()), ("bias", jaxinit.zeros)]
+    rules = [("k", jaxinit.he_normal())]
+    layer_rules = [("kernel", jaxinit.he_normal()), ("bias", jaxinit.zeros)]
     outside = jf.reinit(abstract, KEY, rules)["k"]
     layer = nnx.Linear(16, 32, rngs=nnx.Rngs(0))
     device = layer.kernel[...].sharding
-    want = jf.reinit(nnx.Linear(16, 32, rngs=nnx.Rngs(0)), KEY, rules).kernel[...]
+    want = jf.reinit(nnx.Linear(16, 32, rngs=nnx.Rngs(0)), KEY, layer_rules).kernel[...]
     mesh = _mesh(axis_type)
     with jax.set_mesh(mesh):
         inside = jf.reinit(abstract, KEY, rules)["k"]
-        layer = jf.reinit(layer, KEY, rules)
+        layer = jf.reinit(layer, KEY, layer_rules)
     assert inside.sharding.is_equivalent_to(NamedSharding(mesh, P()), 2)
     _assert_bitwise(inside, outside)
     assert layer.kernel[...].sharding == device
@@ -515,6 +517,19 @@ def test_a_mesh_without_logical_rules_warns_once_naming_the_replicated_parameter
     assert len(messages) == 1
     assert "params/fc/kernel" in messages[0] and "params/fc/bias" in messages[0]
     assert out["params"]["fc"]["kernel"].value.sharding.is_fully_replicated
+
+
+def test_a_rule_that_matches_nothing_is_refused_in_strict_mode():
+    """A misspelled rule ("kernal") would let the catch-all after it zero every kernel."""
+    params = {"dense": {"kernel": jnp.ones((4, 4)), "bias": jnp.ones(4)}}
+    rules = [("kernal", jaxinit.he_normal()), ("", jaxinit.zeros)]
+    with pytest.raises(ValueError, match=r"1 rule\(s\) match no parameter.*rule 0 \('kernal'"):
+        jf.reinit(params, KEY, rules)
+    out = jf.reinit(params, KEY, rules, strict=False)  # not strict: as asked
+    assert not np.asarray(out["dense"]["kernel"]).any()
+    rules = [("kernel", jaxinit.he_normal()), ("scale", jf.optional(jaxinit.ones)), ("", None)]
+    assert jf.reinit(params, KEY, rules)["dense"]["bias"] is params["dense"]["bias"]
+    assert jf.plan(params, [("kernal", jaxinit.he_normal())])  # plan reports, never refuses
 
 
 def test_a_bad_regex_names_its_rule():

@@ -25,7 +25,8 @@ from jaxinit._src.core.paths import join_path
 from jaxinit._src.core.validation import check_choice
 from jaxinit._src.flax import layers as flax_layers
 from jaxinit._src.flax.layers import LayerAxes
-from jaxinit._src.flax.reinit import own_axes, plan
+from jaxinit._src.flax.reinit import plan
+from jaxinit._src.flax.rules import optional, own_axes
 from jaxinit._src.schemes.constant import Ones
 
 #: The frameworks `framework_rules` knows.
@@ -307,11 +308,10 @@ def framework_rules(
     if framework == "torch":
         exact.update(_torch_biases(rows, fan_ins, exact))
     rules: list[tuple[str, Any]] = [(_exact(p), i) for p, i in exact.items()]
-    for name, pattern in (("kernel", _KERNEL), ("embedding", _EMBEDDING), ("scale", _SCALE)):
-        rules.append((pattern, presets.build(str(generic[name]), {})))
-    if generic["bias"] is not None:
-        rules.append((_BIAS, presets.build(generic["bias"], {})))
+    generic_rules = [(pattern, str(generic[name])) for name, pattern in (
+        ("kernel", _KERNEL), ("embedding", _EMBEDDING), ("scale", _SCALE), ("bias", _BIAS))
+        if generic[name] is not None]  # fmt: skip
     if framework in _LORA:
-        lora_a, lora_b = _LORA[framework]
-        rules += [(_LORA_A, presets.build(lora_a, {})), (_LORA_B, presets.build(lora_b, {}))]
-    return rules
+        generic_rules += list(zip((_LORA_A, _LORA_B), _LORA[framework], strict=True))
+    # Per-name rules serve any model, so a model without embeddings (say) is no mistake.
+    return rules + [(pattern, optional(presets.build(name, {}))) for pattern, name in generic_rules]

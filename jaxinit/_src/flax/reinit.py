@@ -13,12 +13,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxinit._src.core import keys
@@ -26,20 +24,12 @@ from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.fans import compute_fans
 from jaxinit._src.core.typing import Rule
 from jaxinit._src.flax import generate, targets
+from jaxinit._src.flax import rules as flax_rules
 from jaxinit._src.flax.layers import LayerAxes
 from jaxinit._src.schemes.variance import VarianceScheme
 
 #: One rule: a regular expression (searched in the path) and an initializer; None keeps.
 
-_RULE_ERROR = (
-    "`rules` must be a sequence of (pattern, initializer) pairs, the pattern a str or compiled "
-    "regex and the initializer a callable, a registered name, a serialized dict or None (keep); "
-    "got {what}."
-)
-_PATTERN_ERROR = (
-    "rule {i}: the pattern {pattern!r} is not a valid regular expression ({error}); escape "
-    "literal characters with re.escape."
-)
 _UNMATCHED_ERROR = (
     "{n} parameter(s) match no rule (strict=True): {paths}. Add rules for them, or pass "
     "strict=False to keep their values."
@@ -123,89 +113,7 @@ class PlanRow:
     std: float | None
 
 
-# -- rules ---------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class OwnAxes:
-    """`init` with its own axes: `reinit` and `plan` do not give it its layer's (see
-    :func:`own_axes`). Called directly, it is `init`."""
-
-    init: Any
-
-    def __call__(self, key: Any, shape: Any, dtype: Any = None, out_sharding: Any = None) -> Any:
-        return self.init(key, shape, dtype, out_sharding=out_sharding)
-
-
-def own_axes(init: Any) -> OwnAxes:
-    """Marks a rule's initializer to keep its own axes instead of its layer's.
-
-    By default `reinit` and `plan` give a variance scheme the real axes of the parameter's
-    layer (``layer_axes=True``). A rule whose initializer is ``own_axes(init)`` keeps the axes
-    `init` was built with -- e.g. to reproduce a framework that computes fans from the raw
-    kernel shape, as Flax does for ``Einsum`` (see :func:`framework_rules`).
-
-    Args:
-      init: a jaxinit initializer, a name or dict for :func:`jaxinit.get`, or any callable.
-
-    Returns:
-      A marker that rules accept in place of an initializer.
-
-    Examples:
-      >>> import jax, jaxinit, jaxinit.flax
-      >>> from flax import nnx
-      >>> layer = nnx.eval_shape(lambda: nnx.Einsum("btd,dnh->btnh", (64, 4, 16),
-      ...                                           rngs=nnx.Rngs(0)))
-      >>> rules = [("kernel", jaxinit.flax.own_axes(jaxinit.lecun_normal())), ("bias", None)]
-      >>> [r.fan_in for r in jaxinit.flax.plan(layer, rules) if r.initializer]  # 4 * 64
-      [256]
-    """
-    return OwnAxes(init)
-
-
-def _compile_rules(rules: Sequence[Rule]) -> list[tuple[re.Pattern[str], Any, bool]]:
-    from jaxinit._src.catalog import registry
-
-    if isinstance(rules, str | bytes | Mapping) or not isinstance(rules, Sequence):
-        raise TypeError(_RULE_ERROR.format(what=repr(rules)))
-    out = []
-    for i, rule in enumerate(rules):
-        if not isinstance(rule, tuple | list) or len(rule) != 2:
-            raise TypeError(_RULE_ERROR.format(what=f"the rule {rule!r}"))
-        pattern, init = rule
-        if not isinstance(pattern, str | re.Pattern):
-            raise TypeError(_RULE_ERROR.format(what=f"the pattern {pattern!r}"))
-        own = isinstance(init, OwnAxes)
-        init = init.init if own else init
-        if isinstance(init, str | Mapping):
-            init = registry.get(init)
-        elif init is not None and not callable(init):
-            raise TypeError(_RULE_ERROR.format(what=f"the initializer {init!r}"))
-        if isinstance(pattern, str):
-            try:
-                pattern = re.compile(pattern)
-            except re.error as e:
-                raise ValueError(_PATTERN_ERROR.format(i=i, pattern=pattern, error=e)) from None
-        out.append((pattern, init, own))
-    return out
-
-
-def _names(pattern: re.Pattern[str], path: str) -> bool:
-    """Whether `pattern` names the last key of `path` (its text holds that key)."""
-    return path.rpartition("/")[2] in pattern.pattern
-
-
-def _match(
-    rules: list[tuple[re.Pattern[str], Any, bool]], leaf: targets.Leaf
-) -> tuple[bool, Any, bool]:
-    """Whether a rule matches the leaf's path, its initializer, and whether it keeps its own
-    axes. A leaf that is not a float or complex array (an int step count, a bool mask) is only
-    taken by a rule that names it; otherwise it is kept, and counts as matched."""
-    inexact = jnp.issubdtype(leaf.dtype, jnp.inexact)  # float8 and bfloat16 included
-    for pattern, init, own in rules:
-        if pattern.search(leaf.path) and (inexact or _names(pattern, leaf.path)):
-            return True, init, own
-    return (False, None, False) if inexact else (True, None, False)
-
-
+# -- layer axes ----------------------------------------------------------------------------------
 def with_layer_axes(init: Any, axes: Mapping[str, tuple[int, ...]] | None) -> Any:
     """`init` given its parameter's layer axes (`BaseInitializer.for_layer`): variance schemes
     take all three, `orthogonal` the batch axes; foreign callables are returned as they are."""
@@ -247,19 +155,22 @@ def _decide(
     required: bool,
 ) -> tuple[list[targets.Leaf], list[Any], targets.Writer]:
     """Each parameter with its initializer (None: kept), checked against `strict`."""
-    compiled = _compile_rules(rules)
+    compiled = flax_rules.compile_rules(rules)
     leaves, write = targets.collect(target, layers, mesh, required)
     inits, unmatched = [], []
     for leaf in leaves:
-        found, init, own = _match(compiled, leaf)
+        found, rule = flax_rules.match(compiled, leaf.path, leaf.dtype)
         if not found:
             unmatched.append(leaf.path)
-        if layer_axes and not own and leaf.layer is not None:
+        init = rule.init if rule is not None else None
+        if layer_axes and leaf.layer is not None and not (rule is not None and rule.own_axes):
             init = with_layer_axes(init, leaf.layer.for_shape(leaf.shape))
         inits.append(init)
     if strict and unmatched:
         paths = ", ".join(repr(p) for p in unmatched)
         raise ValueError(_UNMATCHED_ERROR.format(n=len(unmatched), paths=paths))
+    if strict:
+        flax_rules.check_used(compiled, [leaf.path for leaf in leaves])
     return leaves, inits, write
 
 

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from jaxinit._src.core.typing import Rule
+from jaxinit._src.flax.rules import optional
 from jaxinit._src.recipes.patterns import (
     BRANCH,
     DECODER,
@@ -106,8 +107,9 @@ def gpt2(
     residual, position = check_pattern("residual", residual), check_pattern("position", position)
     rules: list[Rule] = [(residual, elementwise.Normal(std / math.sqrt(2 * n)))]
     if position_std is not None:
-        rules.append((position, elementwise.Normal(check_positive("position_std", position_std))))
-    rules.append((WEIGHT, elementwise.Normal(std)))
+        position_init = elementwise.Normal(check_positive("position_std", position_std))
+        rules.append((position, optional(position_init)))
+    rules.append((WEIGHT, optional(elementwise.Normal(std))))
     return rules + catch_all_rules(catch_all)
 
 
@@ -169,8 +171,8 @@ def t5(
     dist = check_distribution(distribution)
     return [
         (check_pattern("query", query), variance.VarianceScaling(factor**2 / d, "fan_in", dist)),
-        (check_pattern("embedding", embedding), elementwise.Normal(factor)),
-        (WEIGHT, variance.VarianceScaling(factor**2, "fan_in", dist)),
+        (check_pattern("embedding", embedding), optional(elementwise.Normal(factor))),
+        (WEIGHT, optional(variance.VarianceScaling(factor**2, "fan_in", dist))),
         *catch_all_rules(catch_all),
     ]
 
@@ -341,10 +343,10 @@ def deepnet(
         if stack in constants:
             beta = constants[stack][1]
             scope = scopes[stack]
-            rules.append((within(scope, qk) if scope else qk, xavier(1.0, dist)))
+            rules.append((within(scope, qk) if scope else qk, optional(xavier(1.0, dist))))
             rules.append((within(scope, scaled) if scope else scaled, xavier(beta, dist)))
-    rules.append((check_pattern("embedding", embedding), embedding_init(1.0)))
-    rules.append((WEIGHT, xavier(1.0, dist)))
+    rules.append((check_pattern("embedding", embedding), optional(embedding_init(1.0))))
+    rules.append((WEIGHT, optional(xavier(1.0, dist))))
     return rules + catch_all_rules(catch_all)
 
 
@@ -421,10 +423,10 @@ def t_fixup(
     rules: list[Rule] = []
     for stack, (gain, emb) in stacks.items():
         scope = scopes[stack] if both else ""
-        for pattern, init in ((qk, xavier(qk_gain, dist)), (scaled, xavier(gain, dist)),
-                              (embedding, embedding_init(emb))):  # fmt: skip
+        for pattern, init in ((qk, optional(xavier(qk_gain, dist))), (scaled, xavier(gain, dist)),
+                              (embedding, optional(embedding_init(emb)))):  # fmt: skip
             rules.append((within(scope, pattern) if scope else pattern, init))
     shared = "encoder" if "encoder" in stacks else "decoder"  # a shared table: the encoder's
-    rules.append((embedding, embedding_init(stacks[shared][1])))
-    rules.append((WEIGHT, xavier(1.0, dist)))
+    rules.append((embedding, optional(embedding_init(stacks[shared][1]))))
+    rules.append((WEIGHT, optional(xavier(1.0, dist))))
     return rules + catch_all_rules(catch_all)

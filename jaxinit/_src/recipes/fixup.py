@@ -14,6 +14,7 @@ import re
 
 from jaxinit._src.core.typing import Rule
 from jaxinit._src.core.validation import check_choice
+from jaxinit._src.flax.rules import optional
 from jaxinit._src.recipes.patterns import (
     READOUT,
     WEIGHT,
@@ -89,11 +90,11 @@ def fixup(
         last = rf"(?:^|/)conv{m}/{WEIGHT_LEAF}$"
     return [
         (check_pattern("last", last), constant.zeros),
-        (check_pattern("classifier", classifier), constant.zeros),
+        (check_pattern("classifier", classifier), optional(constant.zeros)),
         (
             check_pattern("inner", inner),
             variance.VarianceScaling(2.0 * n ** (-1 / (m - 1)), mode, dist),
         ),
-        (WEIGHT, variance.VarianceScaling(2.0, mode, dist)),
+        (WEIGHT, optional(variance.VarianceScaling(2.0, mode, dist))),
         *catch_all_rules(catch_all),
     ]

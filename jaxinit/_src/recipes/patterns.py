@@ -17,6 +17,7 @@ from typing import Any
 
 from jaxinit._src.core.typing import DISTRIBUTIONS, Rule
 from jaxinit._src.core.validation import check_choice, check_int, check_real
+from jaxinit._src.flax.rules import optional
 from jaxinit._src.schemes import constant, variance
 
 # -- default role patterns -------------------------------------------------------------------------
@@ -130,10 +131,11 @@ def within(scope: str, pattern: str) -> str:
 
 
 def catch_all_rules(flag: Any) -> list[Rule]:
-    """Biases zero and norm scales one, when `flag` (the `catch_all` argument)."""
+    """Biases zero and norm scales one, when `flag` (the `catch_all` argument); optional rules
+    (a strict `reinit` accepts a model without biases)."""
     if not check_flag("catch_all", flag):
         return []
-    return [(BIAS, constant.zeros), (NORM_SCALE, constant.ones)]
+    return [(BIAS, optional(constant.zeros)), (NORM_SCALE, optional(constant.ones))]
 
 
 def xavier(gain: float, distribution: str) -> Any:
