@@ -171,7 +171,7 @@ def test_verify_cli_end_to_end(full_run, doc):
     assert report["summary"]["bitwise"] >= len(doc["cases"]) - orthogonal  # see above
     assert report["running"]["backend"] == jax.default_backend()
     # The per-family expectation is stored per case and shown.
-    assert "QR is the backend" in stdout
+    assert "Householder reflections run on the backend" in stdout
 
 
 def test_verify_perturbed_goldens_are_classified(doc, tmp_path):

@@ -49,7 +49,9 @@ FAMILIES: dict[str, Family] = {
         "<=1e-5", "radius and angle go through the backend's own exp, log, sin and cos"
     ),
     "orthogonal": Family(
-        "<=1e-5", "QR is the backend's linear algebra: a tolerance tier across backends (§7)"
+        "<=1e-5",
+        "Householder reflections run on the backend's own matmuls: a tolerance tier across "
+        "backends (docs/determinism.md)",
     ),
 }
 
