@@ -571,6 +571,29 @@ def test_flax_rules_reproduce_flax_own_defaults():
         np.testing.assert_array_equal(np.asarray(new[path]), np.asarray(own[path]))
 
 
+class GemmaNames(nnx.Module):
+    """The parameter names of Flax's Gemma example: its own Einsum holds ``w`` (heads, d,
+    head_dim), its Embedder ``input_embedding`` (vocab, d), its RMSNorm ``scale``."""
+
+    def __init__(self):
+        self.q_einsum = nnx.Dict(w=nnx.Param(jnp.zeros((4, 32, 8))))
+        self.embedder = nnx.Dict(input_embedding=nnx.Param(jnp.zeros((64, 32))))
+        self.final_norm = nnx.Dict(scale=nnx.Param(jnp.ones((32,))))
+
+
+@pytest.mark.parametrize("framework", list(STDS))
+def test_framework_rules_know_the_gemma_example_names(framework):
+    model = GemmaNames()
+    rules = jf.framework_rules(framework, model)
+    rows = {r.path: r for r in jf.plan(model, rules)}
+    kernel_std, embed_std = STDS[framework]
+    w = rows["q_einsum/w"]  # an unknown layer: the default axes, fan_in 32 * 4, fan_out 8 * 4
+    assert (w.fan_in, w.fan_out) == (128, 32)
+    assert w.std == pytest.approx(kernel_std(128, 32), rel=1e-6)
+    assert rows["embedder/input_embedding"].std == pytest.approx(embed_std(32), rel=1e-6)
+    assert jf.reinit(model, KEY, rules) is model  # strict: every parameter has a rule
+
+
 def test_unknown_framework_lists_the_valid_ones():
     with pytest.raises(ValueError, match="'flax', 'haiku', 'keras', 'torch'; got 'mxnet'"):
         jf.framework_rules("mxnet", NnxNet(nnx.Rngs(0)))

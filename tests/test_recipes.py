@@ -382,6 +382,8 @@ PATTERN_CASES = {
     "bias": (["fc/bias", "bias1a", "ln/beta"], ["relative_attention_bias/embedding", "fc/kernel"]),
     "norm_scale": (["ln_1/scale", "norm/scale"], ["fc/kernel", "attn/scale_proj/kernel"]),
     "position": (["wpe/embedding", "pos_embed/embedding"], ["wte/embedding", "embed/embedding"]),
+    "embedding": (["wte/embedding", "embedder/input_embedding"],
+                  ["wpe/embedding_proj/kernel", "input_embedding/kernel"]),
 }  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """A framework's defaults for a whole Flax model: `framework_rules` for `jaxinit.flax.reinit`.
 
 The rules are built from the presets (presets.py) and matched on Flax's parameter names:
-``kernel`` (Dense/Linear/Conv/attention/Einsum), ``embedding`` (Embed), ``scale`` and ``bias``.
+``kernel`` (Dense/Linear/Conv/attention/Einsum), ``embedding`` (Embed), ``scale`` and ``bias``,
+and those of Flax's Gemma example: ``w`` (its own Einsum) and ``input_embedding`` (Embedder).
 Variance schemes then get each layer's real axes from `reinit`, so one rule serves dense, conv
 and N-D kernels. Two things need the model itself, and become exact-path rules in front:
 
@@ -32,8 +33,10 @@ from jaxinit._src.schemes.constant import Ones
 #: The frameworks `framework_rules` knows.
 FRAMEWORKS = ("flax", "haiku", "keras", "torch")
 
+# Flax's parameter names, and those of Flax's Gemma example (an Einsum's ``w``, the Embedder's
+# ``input_embedding``).
 _KERNEL, _BIAS, _SCALE, _EMBEDDING, _LORA_A, _LORA_B = (
-    rf"(^|/){n}$" for n in ("kernel", "bias", "scale", "embedding", "lora_a", "lora_b")
+    rf"(^|/){n}$" for n in ("(kernel|w)", "bias", "scale", "(input_)?embedding", "lora_a", "lora_b")
 )
 
 #: Framework -> presets of LoRA's ``lora_a`` and ``lora_b`` (Haiku has no LoRA).
@@ -208,7 +211,8 @@ def framework_rules(
     r"""Rules that give `target` the default initialization of `framework`, biases included.
 
     For :func:`jaxinit.flax.reinit` (with the same `layers`). Parameters are recognized by
-    Flax's names (``kernel``, ``embedding``, ``scale``, ``bias``):
+    Flax's names (``kernel``, ``embedding``, ``scale``, ``bias``; also ``w`` and
+    ``input_embedding``, the names of Flax's Gemma example, as kernel and embedding):
 
     ========== ============================= ====================== ========== =================
     framework  kernel (dense, conv, N-D)     embedding              scale      bias
@@ -288,7 +292,7 @@ def framework_rules(
     for row in rows:
         layer = flax_layers.lookup(layers or {}, row.path) or found.get(row.path)
         native = None
-        if _split(row.path)[1] == "kernel" and layer is not None:
+        if _split(row.path)[1] in ("kernel", "w") and layer is not None:
             native = _native_axes(framework, layer, row.shape)
         if native is not None:
             exact[row.path] = own_axes(kernel_init.for_layer(native))

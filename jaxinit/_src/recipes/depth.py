@@ -143,7 +143,8 @@ def t5(
       factor: a std multiplier for everything (> 0).
       distribution: ``"normal"`` (T5, Hugging Face), ``"truncated_normal"`` or ``"uniform"``.
       query: the query kernels (default ``QUERY``: ``q``, ``query``, ``q_proj``, ...).
-      embedding: token embeddings (default ``EMBEDDING``: any ``.../embedding``).
+      embedding: token embeddings (default ``EMBEDDING``: any ``.../embedding`` or
+        ``.../input_embedding``).
       catch_all: append rules for biases (zeros) and norm scales (ones).
 
     Returns:

@@ -45,13 +45,13 @@ MLP_OUT = (
     rf"(?:^|/)(?:{_MLP}/(?:c_proj|fc2|fc_out|wo|down|down_proj|w2|dense_4h_to_h|Dense_1)"
     rf"|fc2|down|down_proj)/{WEIGHT_LEAF}$"
 )
-EMBEDDING = r"(?:^|/)embedding$"
+EMBEDDING = r"(?:^|/)(?:input_)?embedding$"  # Flax Embed; Gemma's Embedder.input_embedding
 POSITION = r"(?:^|/)(?:wpe|[^/]*(?i:pos)[^/]*)/embedding$"
 READOUT = (
     rf"(?:^|/)(?:lm_head|head|readout|classifier|logits|logits_dense|output_layer|unembed)"
     rf"/{WEIGHT_LEAF}$"
 )
-WEIGHT = rf"(?:^|/)(?:{WEIGHT_LEAF}|embedding)$"
+WEIGHT = rf"(?:^|/)(?:{WEIGHT_LEAF}|(?:input_)?embedding)$"
 BIAS = r"(?:^|/)(?:bias|beta)[^/]*$"  # also Fixup's scalar biases (bias1a, ...)
 NORM_SCALE = r"(?:^|/)(?:scale|gamma)$"
 ENCODER = r"(?:^|/)[^/]*(?i:encoder)[^/]*/"
