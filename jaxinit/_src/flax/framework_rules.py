@@ -25,6 +25,7 @@ from jaxinit._src.core.fans import compute_fans
 from jaxinit._src.core.paths import join_path
 from jaxinit._src.core.validation import check_choice
 from jaxinit._src.flax import layers as flax_layers
+from jaxinit._src.flax import targets
 from jaxinit._src.flax.layers import LayerAxes
 from jaxinit._src.flax.reinit import plan
 from jaxinit._src.flax.rules import optional, own_axes
@@ -92,17 +93,11 @@ def _split(path: str) -> tuple[str, str]:
     return parent, name
 
 
-def _is_nnx(target: Any) -> bool:
-    from flax import nnx
-
-    return isinstance(target, nnx.Module)
-
-
 def _cells(target: Any) -> list[tuple[str, Any]]:
     """``(path, cell)`` of every NNX recurrent cell in `target` (none for a pytree)."""
     from flax import nnx
 
-    if not _is_nnx(target):
+    if not targets.is_nnx_module(target):
         return []
     return [
         (join_path(path), module)
@@ -171,7 +166,7 @@ def _attention(framework: str, target: Any) -> dict[str, BaseInitializer]:
     query, key and value, zeros for every projection's bias (the output kernel stays a Linear)."""
     from flax import nnx
 
-    if framework != "torch" or not isinstance(target, nnx.Module):
+    if framework != "torch" or not targets.is_nnx_module(target):
         return {}
     out: dict[str, BaseInitializer] = {}
     for path, module in nnx.iter_modules(target):
@@ -286,7 +281,7 @@ def framework_rules(
     generic = _GENERIC[framework]
     kernel_init = presets.build(str(generic["kernel"]), {})
     rows = plan(target, [(_KERNEL, kernel_init), (".*", None)], layers=layers)
-    found = flax_layers.nnx_layers(target) if _is_nnx(target) else {}
+    found = flax_layers.nnx_layers(target) if targets.is_nnx_module(target) else {}
     exact: dict[str, Any] = {}
     fan_ins: dict[str, float] = {}  # each kernel's fan_in as the framework counts it
     for row in rows:
