@@ -105,6 +105,30 @@ def test_stacked_experts_batch_axis():
     assert jaxinit.compute_fans((8, 16, 32), batch_axis=0) == jaxinit.Fans(16, 32)
 
 
+def test_groups_divide_fan_out_only():
+    """A grouped conv kernel (3, 3, in/groups, out): each input feeds out/groups outputs per
+    position. 4 groups of (3, 3, 4, 32): fan_out 9 * 8 = 72; depthwise (3, 3, 1, 16): 9."""
+    assert jaxinit.compute_fans((3, 3, 4, 32), groups=4) == jaxinit.Fans(36, 72)
+    assert jaxinit.compute_fans((3, 3, 1, 16), groups=16) == jaxinit.Fans(9, 9)
+    assert jaxinit.compute_fans((3, 3, 4, 32), groups=1) == jaxinit.compute_fans((3, 3, 4, 32))
+    w = jaxinit.glorot_normal(groups=16)(KEY, (3, 3, 1, 16))
+    assert jaxinit.glorot_normal(groups=16).target_std((3, 3, 1, 16)) == pytest.approx(1 / 3)
+    assert w.shape == (3, 3, 1, 16)
+
+
+@pytest.mark.parametrize(
+    "groups, error, match",
+    [(3, ValueError, "`groups`=3 must divide"), (0, ValueError, "positive"),
+     (2.0, TypeError, "positive int"), (True, TypeError, "positive int")],
+)  # fmt: skip
+def test_bad_groups_are_refused_naming_the_argument(groups, error, match):
+    with pytest.raises(error, match=match):
+        jaxinit.compute_fans((3, 3, 4, 32), groups=groups)
+    if groups != 3:  # refused when the initializer is built
+        with pytest.raises(error, match=match):
+            jaxinit.he_normal(groups=groups)
+
+
 def test_embed_trick_keeps_jax_float_rule():
     """out_axis=0 on (N, F) with the default in_axis=-2: in and out coincide, fan_in = F."""
     fans = jaxinit.compute_fans((1000, 64), out_axis=0)

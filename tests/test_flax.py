@@ -363,6 +363,40 @@ def test_attention_conv_embed_and_transposed_conv_fans():
     assert rows["embed/embedding"].std == pytest.approx(48**-0.5)  # Flax's Embed default std
 
 
+def test_grouped_depthwise_and_local_conv_fans_are_per_group_and_per_position():
+    """Flax's ``feature_group_count`` divides fan_out (each input feeds its group's outputs);
+    linen's ConvLocal has one kernel per output position: fan_in is one position's."""
+    glorot = [("kernel", jaxinit.glorot_normal()), ("bias", jaxinit.zeros)]
+    grouped = nnx.Conv(16, 32, (3, 3), feature_group_count=4, rngs=nnx.Rngs(0))
+    depthwise = nnx.Conv(16, 16, (3, 3), feature_group_count=16, rngs=nnx.Rngs(0))
+    for layer, fans in [(grouped, (36, 72)), (depthwise, (9, 9))]:
+        (row,) = [r for r in jf.plan(layer, glorot) if r.path == "kernel"]
+        assert (row.fan_in, row.fan_out) == fans
+        assert row.std == pytest.approx((2 / sum(fans)) ** 0.5)
+    dw = jf.reinit(depthwise, KEY, glorot).kernel[...]
+    stats.assert_std(dw, 1 / 3, stats.KURTOSIS_NORMAL, "depthwise")
+    local, x = nn.ConvLocal(8, (3, 3), padding="SAME"), jnp.zeros((1, 10, 10, 8))
+    layers = jf.linen_layers(local, x)
+    (row,) = [r for r in jf.plan(local.init(KEY, x), glorot, layers=layers) if "kernel" in r.path]
+    assert (row.shape, row.fan_in, row.fan_out) == ((10, 10, 72, 8), 72, 8)
+
+
+def test_linen_attention_without_layers_warns_naming_the_guessed_fans():
+    """A linen attention kernel (d, heads, head_dim) has fan_in d; without ``layers=`` the
+    default axes give heads * d: one warning names each such parameter and the fix."""
+    attn, x = nn.MultiHeadDotProductAttention(num_heads=4, qkv_features=32), jnp.zeros((1, 5, 32))
+    params = jax.eval_shape(attn.init, KEY, x)
+    rules = [("kernel", jaxinit.lecun_normal()), ("bias", jaxinit.zeros)]
+    with pytest.warns(UserWarning, match="layer of 4 parameter") as record:
+        jf.plan(params, rules)
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert "'params/query/kernel' (32, 4, 8) fan_in=128" in message
+    assert "layers=jaxinit.flax.linen_layers(module, *inputs)" in message
+    rows = jf.plan(params, rules, layers=jf.linen_layers(attn, x))  # no warning: filterwarnings
+    assert {r.path: r.fan_in for r in rows}["params/query/kernel"] == 32
+
+
 def test_stacked_layers_count_the_layer_axis_as_batch():
     stack = fm.stacked_linear(8, 64, 128)
     rows = {r.path: r for r in jf.plan(stack, [("kernel", jaxinit.he_normal()), ("bias", None)])}

@@ -42,8 +42,8 @@ def test_serialize_round_trip_through_json(case):
 
 def test_repr_shows_parameters():
     assert repr(jaxinit.he_normal(in_axis=0, out_axis=(1, 2))) == (
-        "he_normal(in_axis=0, out_axis=(1, 2), batch_axis=(), dtype=None, nonlinearity=None, "
-        "negative_slope=None)"
+        "he_normal(in_axis=0, out_axis=(1, 2), batch_axis=(), dtype=None, groups=1, "
+        "nonlinearity=None, negative_slope=None)"
     )
     assert (
         repr(jaxinit.normal(0.5, jnp.bfloat16)) == "normal(stddev=0.5, dtype='bfloat16', mean=0.0)"

@@ -3,8 +3,11 @@
 ``fan_in = prod(in axes) * receptive_field`` and ``fan_out = prod(out axes) * receptive_field``,
 where ``receptive_field`` is the product of every axis that is neither an in, an out nor a batch
 axis -- the rule of :mod:`jax.nn.initializers`. Batch axes (stacked layers, experts, heads) never
-count. When in and out axes overlap (Flax's ``Embed`` default, ``out_axis=0`` on ``(N, F)``) the
-receptive field keeps jax's meaning, ``size / in / out / batch``, which may be below one.
+count. A grouped convolution's kernel ``(*k, in / groups, out)`` already has the right fan_in;
+each input feeds only the ``out / groups`` outputs of its group, so ``groups`` divides fan_out
+(a depthwise ``(3, 3, 1, 16)`` kernel with 16 groups: fan_out 9, not 144). When in and out
+axes overlap (Flax's ``Embed`` default, ``out_axis=0`` on ``(N, F)``) the receptive field keeps
+jax's meaning, ``size / in / out / batch``, which may be below one.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from jaxinit._src.core.validation import normalize_axes
 
@@ -47,6 +52,7 @@ def compute_fans(
     in_axis: Any = -2,
     out_axis: Any = -1,
     batch_axis: Any = (),
+    groups: int = 1,
 ) -> Fans:
     """Computes the fans of a weight of `shape`.
 
@@ -55,12 +61,16 @@ def compute_fans(
       in_axis: axis or axes of the inputs.
       out_axis: axis or axes of the outputs.
       batch_axis: axis or axes that are ignored (stacked layers, experts).
+      groups: the feature groups of a grouped or depthwise convolution (Flax's
+        ``feature_group_count``, torch's ``groups``): fan_out counts the outputs of one group.
+        The out axes' size must be a multiple of it.
 
     Returns:
       A :class:`Fans`. A zero-size shape gives the fans of its axes (possibly 0).
 
     Raises:
-      ValueError: for rank <= 1 with the default ``in_axis``, or for an axis out of range.
+      ValueError: for rank <= 1 with the default ``in_axis``, for an axis out of range, or for
+        `groups` that does not divide the out axes' size.
 
     Examples:
       >>> from jaxinit import compute_fans
@@ -68,6 +78,8 @@ def compute_fans(
       Fans(fan_in=576, fan_out=1152)
       >>> compute_fans((8, 16, 32), batch_axis=0)
       Fans(fan_in=16, fan_out=32)
+      >>> compute_fans((3, 3, 1, 16), groups=16)  # depthwise
+      Fans(fan_in=9, fan_out=9)
     """
     shape = tuple(int(d) for d in shape)
     ndim = len(shape)
@@ -78,6 +90,12 @@ def compute_fans(
     batch = normalize_axes("batch_axis", batch_axis, ndim)
     in_size = math.prod(shape[i] for i in ins)
     out_size = math.prod(shape[i] for i in outs)
+    groups = check_groups(groups)
+    if out_size % groups:
+        raise ValueError(
+            f"`groups`={groups} must divide the size of the out axes {outs} of shape {shape}, "
+            f"{out_size}: a grouped convolution has out / groups outputs per group."
+        )
     named = set(ins) | set(outs) | set(batch)
     if len(named) == len(ins) + len(outs) + len(batch):
         # Disjoint axes: an exact integer product, defined for zero-size shapes too.
@@ -87,7 +105,16 @@ def compute_fans(
         batch_size = math.prod(shape[i] for i in batch)
         denom = in_size * out_size * batch_size
         rf = math.prod(shape) / in_size / out_size / batch_size if denom else 0.0
-    return Fans(in_size * rf, out_size * rf)
+    return Fans(in_size * rf, out_size // groups * rf)
+
+
+def check_groups(groups: Any) -> int:
+    """`groups` as a positive int, or a ValueError/TypeError that names it."""
+    if isinstance(groups, bool) or not isinstance(groups, int | np.integer):
+        raise TypeError(f"`groups` must be a positive int; got {groups!r}.")
+    if groups < 1:
+        raise ValueError(f"`groups` must be a positive int; got {groups!r}.")
+    return int(groups)
 
 
 _EINSUM_ERROR = "`spec` must be a two-operand einsum like 'bd,dhk->bhk'; got {spec!r}. {why}"

@@ -35,7 +35,10 @@ class LayerAxes:
       layer: the layer's class name, for reports.
       kind: the layer's family, for frameworks whose own init has quirks
         (:func:`framework_rules`): ``"general"`` (Dense, DenseGeneral, Linear, LinearGeneral),
-        ``"einsum"``, ``"conv"``, ``"conv_transpose"``, ``"embed"``; ``""`` when unknown.
+        ``"einsum"``, ``"conv"``, ``"conv_transpose"``, ``"conv_local"``, ``"embed"``; ``""``
+        when unknown.
+      groups: a convolution's ``feature_group_count``: each input feeds one group's outputs,
+        so fan_out is divided by it (`compute_fans`).
     """
 
     rank: int
@@ -44,19 +47,22 @@ class LayerAxes:
     batch_axis: tuple[int, ...] = ()
     layer: str = ""
     kind: str = ""
+    groups: int = 1
 
-    def for_shape(self, shape: Sequence[int]) -> dict[str, tuple[int, ...]] | None:
-        """The axes for a parameter of `shape`; leading extra axes are stacked-layer batch
-        axes. None when `shape` has a lower rank than the layer's (not this layer's shape)."""
+    def for_shape(self, shape: Sequence[int]) -> dict[str, Any] | None:
+        """The axes for a parameter of `shape` (plus ``groups`` for a grouped convolution);
+        leading extra axes are stacked-layer batch axes. None when `shape` has a lower rank
+        than the layer's (not this layer's shape)."""
         lead = len(shape) - self.rank
         if lead < 0:
             return None
         shift = lambda axes: tuple(a + lead for a in axes)
-        return {
+        axes: dict[str, Any] = {
             "in_axis": shift(self.in_axis),
             "out_axis": shift(self.out_axis),
             "batch_axis": tuple(range(lead)) + shift(self.batch_axis),
         }
+        return {**axes, "groups": self.groups} if self.groups != 1 else axes
 
 
 def _general(n_batch: int, n_in: int, n_out: int, layer: str) -> LayerAxes:
@@ -72,10 +78,22 @@ def _einsum(spec: str, layer: str) -> LayerAxes:
     return LayerAxes(rank, axes["in_axis"], axes["out_axis"], axes["batch_axis"], layer, "einsum")
 
 
-def _conv(n_spatial: int, transposed: bool, layer: str, kind: str = "conv") -> LayerAxes:
-    """HWIO ``(*spatial, in, out)``; ``transpose_kernel=True`` swaps the last two axes."""
+def _conv(
+    n_spatial: int, transposed: bool, layer: str, kind: str = "conv", groups: int = 1
+) -> LayerAxes:
+    """HWIO ``(*spatial, in / groups, out)``; ``transpose_kernel=True`` swaps the last two
+    axes."""
     i, o = (n_spatial + 1, n_spatial) if transposed else (n_spatial, n_spatial + 1)
-    return LayerAxes(n_spatial + 2, (i,), (o,), (), layer, kind)
+    return LayerAxes(n_spatial + 2, (i,), (o,), (), layer, kind, int(groups))
+
+
+def _conv_local(n_spatial: int, layer: str) -> LayerAxes:
+    """linen ``ConvLocal``: ``(*out_spatial, prod(kernel_size) * in, out)``, one kernel per
+    output position. The position axes are batch axes, so fan_in is one position's
+    ``prod(kernel_size) * in`` (not that times the number of positions) and fan_out its
+    ``out`` features."""
+    positions = tuple(range(n_spatial))
+    return LayerAxes(n_spatial + 2, (n_spatial,), (n_spatial + 1,), positions, layer, "conv_local")
 
 
 def _embed(layer: str) -> LayerAxes:
@@ -101,7 +119,8 @@ def nnx_axes(module: Any) -> ParamAxes:
         (nnx.Einsum, "kernel", lambda m: _einsum(m.einsum_str, name)),
         (nnx.ConvTranspose, "kernel", lambda m: _conv(
             len(m.kernel_shape) - 2, bool(m.transpose_kernel), name, "conv_transpose")),
-        (nnx.Conv, "kernel", lambda m: _conv(len(m.kernel_shape) - 2, False, name)),
+        (nnx.Conv, "kernel", lambda m: _conv(
+            len(m.kernel_shape) - 2, False, name, groups=m.feature_group_count)),
         (nnx.Embed, "embedding", lambda m: _embed(name)),
     )  # fmt: skip
     for cls, param, build in table:
@@ -139,8 +158,11 @@ def linen_axes(module: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> P
     if isinstance(module, nn.ConvTranspose):
         n = _count(module.kernel_size)
         return {"kernel": _conv(n, bool(module.transpose_kernel), name, "conv_transpose")}
+    if isinstance(module, nn.ConvLocal):
+        return {"kernel": _conv_local(_count(module.kernel_size), name)}
     if isinstance(module, nn.Conv):
-        return {"kernel": _conv(_count(module.kernel_size), False, name)}
+        n = _count(module.kernel_size)
+        return {"kernel": _conv(n, False, name, groups=module.feature_group_count)}
     if isinstance(module, nn.Embed):
         return {"embedding": _embed(name)}
     return {}

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import re
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,6 +41,18 @@ _ABSTRACT_KEEP_ERROR = (
     "(from nnx.eval_shape / jax.eval_shape) has no values to keep: give every parameter an "
     "initializer."
 )
+
+
+_GUESSED_WARNING = (
+    "jaxinit.flax: the layer of {n} parameter(s) is unknown (linen parameters do not say which "
+    "layer made them), so their fans come from the initializer's default axes (in_axis=-2, "
+    "out_axis=-1, the rest a receptive field), which for a DenseGeneral, attention or Einsum "
+    "kernel are not the layer's: {rows}. Pass layers=jaxinit.flax.linen_layers(module, "
+    "*inputs) to use each layer's real axes, or give the initializer its axes."
+)
+#: Path segments of linen layers whose rank-3+ kernels the default axes get wrong: DenseGeneral
+#: and Einsum by their automatic names, and the projections of MultiHeadDotProductAttention.
+_MULTI_AXIS_LAYER = re.compile(r"(?:^|/)(?:DenseGeneral_\d+|Einsum_\d+|query|key|value|out)/")
 
 
 def stable_hash(path: str) -> int:
@@ -166,12 +180,32 @@ def _decide(
         if layer_axes and leaf.layer is not None and not (rule is not None and rule.own_axes):
             init = with_layer_axes(init, leaf.layer.for_shape(leaf.shape))
         inits.append(init)
+    if layer_axes:
+        _warn_guessed(leaves, inits)
     if strict and unmatched:
         paths = ", ".join(repr(p) for p in unmatched)
         raise ValueError(_UNMATCHED_ERROR.format(n=len(unmatched), paths=paths))
     if strict:
         flax_rules.check_used(compiled, [leaf.path for leaf in leaves])
     return leaves, inits, write
+
+
+def _warn_guessed(leaves: Sequence[targets.Leaf], inits: Sequence[Any]) -> None:
+    """One warning naming the parameters of multi-axis linen layers (by their names) whose
+    variance scheme computes its fans from its default axes because the layer is unknown."""
+    rows = []
+    for leaf, init in zip(leaves, inits, strict=True):
+        if (
+            leaf.layer is None
+            and len(leaf.shape) >= 3
+            and isinstance(init, VarianceScheme)
+            and _MULTI_AXIS_LAYER.search(leaf.path)
+            and init.fans(leaf.shape) == compute_fans(leaf.shape)  # the default axes
+        ):
+            fans = compute_fans(leaf.shape)
+            rows.append(f"{leaf.path!r} {leaf.shape} fan_in={fans.fan_in:g}")
+    if rows:
+        warnings.warn(_GUESSED_WARNING.format(n=len(rows), rows="; ".join(rows)), stacklevel=4)
 
 
 def plan(

@@ -18,7 +18,7 @@ import numpy as np
 from jaxinit._src.core import samplers
 from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.dtypes import real_dtype
-from jaxinit._src.core.fans import Fans, compute_fans
+from jaxinit._src.core.fans import Fans, check_groups, compute_fans
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import (
     DISTRIBUTIONS,
@@ -135,6 +135,7 @@ class VarianceScheme(BaseInitializer):
     in_axis: Axes
     out_axis: Axes
     batch_axis: Axes
+    groups: int
 
     def scheme(self) -> tuple[Any, str, str]:
         """``(scale, mode, distribution)``."""
@@ -143,10 +144,11 @@ class VarianceScheme(BaseInitializer):
     def validate(self) -> None:
         for arg in ("in_axis", "out_axis", "batch_axis"):
             object.__setattr__(self, arg, freeze_axes(arg, getattr(self, arg)))
+        object.__setattr__(self, "groups", check_groups(self.groups))
 
     def fans(self, shape: tuple[int, ...]) -> Fans:
         """The fans this scheme uses for `shape`."""
-        return compute_fans(shape, self.in_axis, self.out_axis, self.batch_axis)
+        return compute_fans(shape, self.in_axis, self.out_axis, self.batch_axis, self.groups)
 
     def target_std(self, shape: tuple[int, ...]) -> float:
         """``sqrt(scale / n)`` with ``n`` the fan of `mode` (concrete parameters only)."""
@@ -155,7 +157,8 @@ class VarianceScheme(BaseInitializer):
         return math.sqrt(float(scale) / n) if n else 0.0
 
     def for_layer(self, axes: Mapping[str, tuple[int, ...]]) -> VarianceScheme:
-        """This scheme with the layer's ``in_axis``, ``out_axis`` and ``batch_axis``."""
+        """This scheme with the layer's ``in_axis``, ``out_axis`` and ``batch_axis`` (and
+        ``groups``, for a grouped convolution)."""
         return dataclasses.replace(cast(Any, self), **axes)
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
@@ -190,13 +193,17 @@ class AxesFields:
     out_axis: Axes = -1
     batch_axis: Axes = ()
     dtype: DTypeLike | None = None
+    _: dataclasses.KW_ONLY
+    groups: int = 1
 
 
 #: The docstring lines of the axes and dtype fields, shared by every scheme's Args section.
 AXES_ARGS = """in_axis: axis or axes of the inputs.
       out_axis: axis or axes of the outputs.
       batch_axis: axes that do not count (stacked layers, experts).
-      dtype: the default dtype."""
+      dtype: the default dtype.
+      groups: feature groups of a grouped or depthwise convolution (keyword-only): fan_out
+        counts one group's outputs, see :func:`compute_fans`."""
 
 
 _Class = TypeVar("_Class", bound=type)
