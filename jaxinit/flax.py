@@ -9,7 +9,8 @@ Importing this module imports Flax; the rest of jaxinit does not need it.
 * :func:`path_key` / :func:`stable_hash`: the documented, stable per-parameter key derivation.
 * :func:`linen_layers` finds the layers of a linen module (linen params do not say);
   :func:`own_axes` marks a rule's initializer to keep its own axes instead of its layer's,
-  :func:`optional` a rule that a strict :func:`reinit` accepts matching nothing.
+  :func:`optional` a rule that a strict :func:`reinit` accepts matching nothing, and
+  :func:`labelled` attaches a note that :func:`plan` rows and ``jaxinit report`` show.
 * :func:`framework_rules` gives a whole model PyTorch's, Keras's, Haiku's or Flax's defaults.
 * :func:`lsuv` (NNX, in place) and :func:`lsuv_linen` (linen params): data-dependent LSUV init.
 * :func:`gated_orthogonal` and :func:`lstm_forget_bias` initialize fused recurrent cells.
@@ -26,6 +27,7 @@ from jaxinit._src.flax.reinit import plan as plan
 from jaxinit._src.flax.reinit import reinit as reinit
 from jaxinit._src.flax.reinit import stable_hash as stable_hash
 from jaxinit._src.flax.rules import RuleInit as RuleInit
+from jaxinit._src.flax.rules import labelled as labelled
 from jaxinit._src.flax.rules import optional as optional
 from jaxinit._src.flax.rules import own_axes as own_axes
 from jaxinit._src.schemes.recurrent import GatedOrthogonal as gated_orthogonal  # noqa: N813
@@ -37,6 +39,7 @@ __all__ = [
     "RuleInit",
     "framework_rules",
     "gated_orthogonal",
+    "labelled",
     "linen_layers",
     "lstm_forget_bias",
     "lsuv",

@@ -194,6 +194,26 @@ def test_gpt2_stds_on_common_naming(naming):
             assert row.std == (0.0 if isinstance(std, str) else pytest.approx(std)), row.path
 
 
+def test_depth_recipes_label_what_they_scale_and_the_depth():
+    """`plan` rows say which parameters a depth recipe treated as residual, and with which L."""
+    model = _abstract(lambda: GPT2(2, nnx.Rngs(0)))
+    labels = {r.path: r.label for r in jf.plan(model, jr.gpt2(2))}
+    residual = sorted(p for p, label in labels.items() if label)
+    assert residual == [f"h/{i}/{b}/c_proj/kernel" for i in (0, 1) for b in ("attn", "mlp")]
+    assert {labels[p] for p in residual} == {"residual projection, L=2: std 0.02/sqrt(2L)"}
+    (branch,) = {r.label for r in jf.plan(model, jr.deepnet(2)) if r.label}
+    assert branch == f"branch v/out/MLP, depth-scaled: gain beta={jr.deepnet_beta(2):.4g}"
+
+
+def test_position_tables_named_pos_embedding_are_found():
+    """Flax's lm1b/WMT/ViT keep a learned position table as a ``pos_embedding`` parameter."""
+    s = jax.ShapeDtypeStruct((1, 16, 48), jnp.float32)
+    params = {"posembed_output": {"pos_embedding": s}, "vit": {"position_embedding": s}}
+    rows = jf.plan(params, jr.gpt2(2, position_std=0.01))
+    assert [r.std for r in rows] == [pytest.approx(0.01)] * 2
+    assert [r.std for r in jf.plan(params, jr.gpt2(2))] == [pytest.approx(0.02)] * 2
+
+
 # -- T5 (linen params) ----------------------------------------------------------------------------
 HEADS, HEAD_DIM = 4, 16
 

@@ -101,6 +101,11 @@ def test_json_rows_are_complete_and_on_target(tiny_runs):
         [64, 64], "P(data, model)", 64, "normal(stddev=0.02)")  # fmt: skip
     down = next(r for r in rows if r["path"] == "blocks/0/mlp/down/kernel")
     assert down["target_std"] == pytest.approx(0.02 / math.sqrt(2 * 2))  # 0.02 / sqrt(2L)
+    # The depth and the parameters treated as residual, in the rows and in the text.
+    label = "residual projection, L=2: std 0.02/sqrt(2L)"
+    residual = [r["path"] for r in rows if r["label"] == label]
+    assert residual == [f"blocks/{i}/{p}/kernel" for i in (0, 1) for p in ("attn/o", "mlp/down")]
+    assert f"{label}: 4 parameter(s): {', '.join(residual)}" in out
     total = doc["total"]
     assert total["parameters"] == sum(math.prod(r["shape"]) for r in rows)
     assert total["std_on_target"] == total["std_checked"] == len(rows)

@@ -115,6 +115,8 @@ class PlanRow:
         axes (known layers); None otherwise (and for kept parameters).
       fan_out: likewise.
       std: the target standard deviation of its values; None when not defined.
+      label: the label of the rule that took it (:func:`labelled`; e.g. the depth recipes'
+        ``"residual projection, L=12: ..."``), else ``""``.
     """
 
     path: str
@@ -125,6 +127,7 @@ class PlanRow:
     fan_in: float | None
     fan_out: float | None
     std: float | None
+    label: str = ""
 
 
 # -- layer axes ----------------------------------------------------------------------------------
@@ -137,11 +140,13 @@ def with_layer_axes(init: Any, axes: Mapping[str, tuple[int, ...]] | None) -> An
 
 
 # -- the plan ------------------------------------------------------------------------------------
-def _row(leaf: targets.Leaf, init: Any) -> PlanRow:
+def _row(leaf: targets.Leaf, init: Any, label: str) -> PlanRow:
     """The plan row of `leaf` under `init` (already given its layer axes); raises what
     generating it would raise, naming the parameter."""
     if init is None:
-        return PlanRow(leaf.path, leaf.shape, leaf.dtype, leaf.sharding, None, None, None, None)
+        return PlanRow(
+            leaf.path, leaf.shape, leaf.dtype, leaf.sharding, None, None, None, None, label
+        )
     axes = leaf.layer.for_shape(leaf.shape) if leaf.layer is not None else None
     ours = isinstance(init, BaseInitializer)
     try:
@@ -156,7 +161,9 @@ def _row(leaf: targets.Leaf, init: Any) -> PlanRow:
     except (ValueError, TypeError) as e:
         raise generate.at_parameter(leaf.path, leaf.shape, e) from e
     fan_in, fan_out = (fans.fan_in, fans.fan_out) if fans is not None else (None, None)
-    return PlanRow(leaf.path, leaf.shape, leaf.dtype, leaf.sharding, init, fan_in, fan_out, std)
+    return PlanRow(
+        leaf.path, leaf.shape, leaf.dtype, leaf.sharding, init, fan_in, fan_out, std, label
+    )
 
 
 def _decide(
@@ -167,16 +174,18 @@ def _decide(
     layer_axes: bool,
     mesh: Any,
     required: bool,
-) -> tuple[list[targets.Leaf], list[Any], targets.Writer]:
-    """Each parameter with its initializer (None: kept), checked against `strict`."""
+) -> tuple[list[targets.Leaf], list[Any], list[str], targets.Writer]:
+    """Each parameter with its initializer (None: kept) and its rule's label, checked against
+    `strict`."""
     compiled = flax_rules.compile_rules(rules)
     leaves, write = targets.collect(target, layers, mesh, required)
-    inits, unmatched = [], []
+    inits, labels, unmatched = [], [], []
     for leaf in leaves:
         found, rule = flax_rules.match(compiled, leaf.path, leaf.dtype)
         if not found:
             unmatched.append(leaf.path)
         init = rule.init if rule is not None else None
+        labels.append(rule.label if rule is not None else "")
         if layer_axes and leaf.layer is not None and not (rule is not None and rule.own_axes):
             init = with_layer_axes(init, leaf.layer.for_shape(leaf.shape))
         inits.append(init)
@@ -187,7 +196,7 @@ def _decide(
         raise ValueError(_UNMATCHED_ERROR.format(n=len(unmatched), paths=paths))
     if strict:
         flax_rules.check_used(compiled, [leaf.path for leaf in leaves])
-    return leaves, inits, write
+    return leaves, inits, labels, write
 
 
 def _warn_guessed(leaves: Sequence[targets.Leaf], inits: Sequence[Any]) -> None:
@@ -239,8 +248,8 @@ def plan(
       >>> [(r.path, r.shape, r.fan_in, round(r.std, 4)) for r in rows if r.std]
       [('kernel', (64, 8, 32), 64, 0.125)]
     """
-    leaves, inits, _ = _decide(target, rules, False, layers, layer_axes, mesh, False)
-    return [_row(leaf, init) for leaf, init in zip(leaves, inits, strict=True)]
+    leaves, inits, labels, _ = _decide(target, rules, False, layers, layer_axes, mesh, False)
+    return [_row(*row) for row in zip(leaves, inits, labels, strict=True)]
 
 
 def reinit(
@@ -324,7 +333,7 @@ def prepare(
     mesh: Any = None,
 ) -> tuple[list[generate.Job], targets.Writer]:
     """The parameters `reinit` generates, as jobs, and the writer of the target."""
-    leaves, inits, write = _decide(target, rules, strict, layers, layer_axes, mesh, True)
+    leaves, inits, _, write = _decide(target, rules, strict, layers, layer_axes, mesh, True)
     kept = [leaf for leaf, init in zip(leaves, inits, strict=True) if init is None]
     abstract = [leaf.path for leaf in kept if not leaf.concrete]
     if abstract:

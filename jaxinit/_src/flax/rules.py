@@ -3,7 +3,8 @@
 A rule's pattern is ``re.search``-ed in each parameter path; the first rule that matches gives
 the parameter its initializer (None: keep it). An initializer may be marked -- `own_axes` (keep
 its own axes instead of its layer's), `optional` (a strict `reinit` accepts that it matches no
-parameter) -- by wrapping it in a `RuleInit`. Every malformed rule is refused here, naming it.
+parameter), `labelled` (a note that `plan` rows and ``jaxinit report`` show) -- by wrapping it
+in a `RuleInit`. Every malformed rule is refused here, naming it.
 """
 
 from __future__ import annotations
@@ -35,24 +36,27 @@ _UNUSED_ERROR = (
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class RuleInit:
-    """A rule's initializer and how the rule applies (see :func:`own_axes` and
-    :func:`optional`). Called directly, it is `init`.
+    """A rule's initializer and how the rule applies (see :func:`own_axes`, :func:`optional`
+    and :func:`labelled`). Called directly, it is `init`.
 
     Attributes:
       init: the initializer (or None: keep the parameter).
       own_axes: the initializer keeps its own axes instead of its parameter's layer's.
       optional: a strict `reinit` accepts that the rule matches no parameter.
+      label: what the rule does to the parameters it takes, for `plan` rows and reports.
     """
 
     init: Any
     own_axes: bool = False
     optional: bool = False
+    label: str = ""
 
     def __call__(self, key: Any, shape: Any, dtype: Any = None, out_sharding: Any = None) -> Any:
         return self.init(key, shape, dtype, out_sharding=out_sharding)
 
     def __repr__(self) -> str:  # as written: optional(own_axes(he_normal(...)))
         text = repr(self.init)
+        text = f"labelled({text}, {self.label!r})" if self.label else text
         text = f"own_axes({text})" if self.own_axes else text
         return f"optional({text})" if self.optional else text
 
@@ -112,15 +116,44 @@ def optional(init: Any) -> RuleInit:
     return dataclasses.replace(_marked(init), optional=True)
 
 
+def labelled(init: Any, label: str) -> RuleInit:
+    """Attaches a label to a rule: what it does to the parameters it takes.
+
+    The label reaches every parameter the rule takes, as `PlanRow.label` of :func:`plan` and
+    in ``jaxinit report``: the depth recipes label their depth-scaled rules (``"residual
+    projection, L=12: std 0.02/sqrt(2L)"``) so that a report shows which parameters were
+    treated as residual and with which depth.
+
+    Args:
+      init: as for :func:`own_axes`.
+      label: a short text.
+
+    Returns:
+      A :class:`RuleInit`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jaxinit, jaxinit.flax
+      >>> params = {"out": {"kernel": jax.ShapeDtypeStruct((8, 8), jnp.float32)}}
+      >>> rules = [("out", jaxinit.flax.labelled(jaxinit.zeros, "zero-init output"))]
+      >>> [(r.path, r.label) for r in jaxinit.flax.plan(params, rules)]
+      [('out/kernel', 'zero-init output')]
+    """
+    if not isinstance(label, str):
+        raise TypeError(f"`label` must be a str; got {label!r}.")
+    return dataclasses.replace(_marked(init), label=label)
+
+
 @dataclasses.dataclass(frozen=True)
 class Compiled:
-    """One checked rule: its index, compiled pattern, initializer (None: keep) and marks."""
+    """One checked rule: its index, compiled pattern, initializer (None: keep), marks and
+    label."""
 
     index: int
     pattern: re.Pattern[str]
     init: Any
     own_axes: bool
     optional: bool
+    label: str = ""
 
 
 def compile_rules(rules: Sequence[Rule]) -> list[Compiled]:
@@ -148,7 +181,7 @@ def compile_rules(rules: Sequence[Rule]) -> list[Compiled]:
                 pattern = re.compile(pattern)
             except re.error as e:
                 raise ValueError(_PATTERN_ERROR.format(i=i, pattern=pattern, error=e)) from None
-        out.append(Compiled(i, pattern, init, mark.own_axes, mark.optional))
+        out.append(Compiled(i, pattern, init, mark.own_axes, mark.optional, mark.label))
     return out
 
 

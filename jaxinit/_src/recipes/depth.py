@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from jaxinit._src.core.typing import Rule
-from jaxinit._src.flax.rules import optional
+from jaxinit._src.flax.rules import labelled, optional
 from jaxinit._src.recipes.patterns import (
     BRANCH,
     DECODER,
@@ -105,7 +105,8 @@ def gpt2(
     n = check_count("n_layers", n_layers)
     std = check_positive("std", std)
     residual, position = check_pattern("residual", residual), check_pattern("position", position)
-    rules: list[Rule] = [(residual, elementwise.Normal(std / math.sqrt(2 * n)))]
+    label = f"residual projection, L={n}: std {std:g}/sqrt(2L)"
+    rules: list[Rule] = [(residual, labelled(elementwise.Normal(std / math.sqrt(2 * n)), label))]
     if position_std is not None:
         position_init = elementwise.Normal(check_positive("position_std", position_std))
         rules.append((position, optional(position_init)))
@@ -324,7 +325,7 @@ def deepnet(
     Examples:
       >>> import jaxinit.recipes as jr
       >>> rules = jr.deepnet(2)
-      >>> rules[1][1].scale == jr.deepnet_beta(2) ** 2  # variance scale of v, out, MLP
+      >>> rules[1][1].init.scale == jr.deepnet_beta(2) ** 2  # variance scale of v, out, MLP
       True
 
     References:
@@ -344,8 +345,10 @@ def deepnet(
         if stack in constants:
             beta = constants[stack][1]
             scope = scopes[stack]
+            label = f"{stack or 'branch'} v/out/MLP, depth-scaled: gain beta={beta:.4g}"
             rules.append((within(scope, qk) if scope else qk, optional(xavier(1.0, dist))))
-            rules.append((within(scope, scaled) if scope else scaled, xavier(beta, dist)))
+            scaled_init = labelled(xavier(beta, dist), label)
+            rules.append((within(scope, scaled) if scope else scaled, scaled_init))
     rules.append((check_pattern("embedding", embedding), optional(embedding_init(1.0))))
     rules.append((WEIGHT, optional(xavier(1.0, dist))))
     return rules + catch_all_rules(catch_all)
@@ -396,7 +399,7 @@ def t_fixup(
     Examples:
       >>> import jaxinit.recipes as jr
       >>> rules = jr.t_fixup(encoder_layers=6, decoder_layers=6)
-      >>> round(rules[1][1].scale ** 0.5, 4)  # decoder v/out/MLP gain (9 * 6) ** (-1/4)
+      >>> round(rules[1][1].init.scale ** 0.5, 4)  # decoder v/out/MLP gain (9 * 6) ** (-1/4)
       0.3689
 
     References:
@@ -424,7 +427,8 @@ def t_fixup(
     rules: list[Rule] = []
     for stack, (gain, emb) in stacks.items():
         scope = scopes[stack] if both else ""
-        for pattern, init in ((qk, optional(xavier(qk_gain, dist))), (scaled, xavier(gain, dist)),
+        branch = labelled(xavier(gain, dist), f"{stack} v/out/MLP, depth-scaled: gain {gain:.4g}")
+        for pattern, init in ((qk, optional(xavier(qk_gain, dist))), (scaled, branch),
                               (embedding, optional(embedding_init(emb)))):  # fmt: skip
             rules.append((within(scope, pattern) if scope else pattern, init))
     shared = "encoder" if "encoder" in stacks else "decoder"  # a shared table: the encoder's

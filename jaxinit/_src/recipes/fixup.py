@@ -14,7 +14,7 @@ import re
 
 from jaxinit._src.core.typing import Rule
 from jaxinit._src.core.validation import check_choice
-from jaxinit._src.flax.rules import optional
+from jaxinit._src.flax.rules import labelled, optional
 from jaxinit._src.recipes.patterns import (
     READOUT,
     WEIGHT,
@@ -73,7 +73,7 @@ def fixup(
     Examples:
       >>> import jaxinit.recipes as jr
       >>> rules = jr.fixup(16)  # 16 basic blocks: conv1 scaled by 16 ** (-1/2), conv2 zero
-      >>> round(rules[2][1].scale, 6)  # 2 * L ** (-1 / (m - 1))
+      >>> round(rules[2][1].init.scale, 6)  # 2 * L ** (-1 / (m - 1))
       0.125
 
     References:
@@ -88,12 +88,13 @@ def fixup(
         inner = rf"(?:^|/)conv(?:{'|'.join(str(i) for i in range(1, m))})/{WEIGHT_LEAF}$"
     if last is None:
         last = rf"(?:^|/)conv{m}/{WEIGHT_LEAF}$"
+    inner_init = variance.VarianceScaling(2.0 * n ** (-1 / (m - 1)), mode, dist)
     return [
-        (check_pattern("last", last), constant.zeros),
+        (check_pattern("last", last), labelled(constant.zeros, "last layer of a branch: 0")),
         (check_pattern("classifier", classifier), optional(constant.zeros)),
         (
             check_pattern("inner", inner),
-            variance.VarianceScaling(2.0 * n ** (-1 / (m - 1)), mode, dist),
+            labelled(inner_init, f"inner layer, L={n}: He * L^(-1/{2 * (m - 1)})"),
         ),
         (WEIGHT, optional(variance.VarianceScaling(2.0, mode, dist))),
         *catch_all_rules(catch_all),

@@ -46,12 +46,14 @@ MLP_OUT = (
     rf"|fc2|down|down_proj)/{WEIGHT_LEAF}$"
 )
 EMBEDDING = r"(?:^|/)(?:input_)?embedding$"  # Flax Embed; Gemma's Embedder.input_embedding
-POSITION = r"(?:^|/)(?:wpe|[^/]*(?i:pos)[^/]*)/embedding$"
+# Position tables: GPT-2 wpe, a pos_embed/position_embeddings layer's embedding, or a parameter
+# named so (Flax's lm1b/WMT/ViT ``pos_embedding``).
+POSITION = r"(?:^|/)(?:(?:wpe|[^/]*(?i:pos)[^/]*)/embedding|(?i:pos|position)_?(?i:embedding)s?)$"
 READOUT = (
     rf"(?:^|/)(?:lm_head|head|readout|classifier|logits|logits_dense|output_layer|unembed)"
     rf"/{WEIGHT_LEAF}$"
 )
-WEIGHT = rf"(?:^|/)(?:{WEIGHT_LEAF}|(?:input_)?embedding)$"
+WEIGHT = rf"(?:^|/)(?:{WEIGHT_LEAF}|(?:input_|pos_|position_)?embedding)$"
 BIAS = r"(?:^|/)(?:bias|beta)[^/]*$"  # also Fixup's scalar biases (bias1a, ...)
 NORM_SCALE = r"(?:^|/)(?:scale|gamma)$"
 ENCODER = r"(?:^|/)[^/]*(?i:encoder)[^/]*/"

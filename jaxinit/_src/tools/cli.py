@@ -127,6 +127,20 @@ def _cells(row: report_lib.Row, orth: bool) -> list[str]:
     return [*cells, _num(row.orthogonality_error, ".1e")] if orth else cells
 
 
+def _label_lines(rows: list[report_lib.Row], shown: int = 6) -> list[str]:
+    """One line per rule label (what a recipe scaled, e.g. the residual projections and L),
+    with the parameters it took."""
+    by_label: dict[str, list[str]] = {}
+    for row in rows:
+        if row.label:
+            by_label.setdefault(row.label, []).append(row.path)
+    lines = []
+    for label, paths in by_label.items():
+        more = f", ... ({len(paths) - shown} more)" if len(paths) > shown else ""
+        lines.append(f"  {label}: {len(paths)} parameter(s): {', '.join(paths[:shown])}{more}")
+    return lines
+
+
 def _report_text(r: report_lib.Report) -> tuple[list[str], list[str]]:
     """The lines before and after the table."""
     from jaxinit._src.tools.report.report import STD_Z
@@ -138,6 +152,7 @@ def _report_text(r: report_lib.Report) -> tuple[list[str], list[str]]:
         f"{total['arrays']} arrays ({total['bytes'] / 2**20:.1f} MiB)",
         f"  scheme {r.scheme}: {r.summary}",
         f"  {r.devices} {r.platform} device(s), mesh {mesh}, seed {r.seed}",
+        *_label_lines(r.rows),
     ]
     t = r.timings
     init = [f"  jaxinit {t['jaxinit_s']:6.2f} s  nnx.eval_shape + jaxinit.flax.reinit"]
@@ -191,7 +206,7 @@ def _print_report(r: report_lib.Report) -> None:
         print("\n".join(foot))
         return
     console = Console(width=max(Console().width, 160))
-    console.print(Text("\n".join(head)))
+    console.print(Text("\n".join(head)), soft_wrap=True)
     table = Table(show_footer=True)
     for i, col in enumerate(columns):
         right = col.startswith(("fan", "target", "measured", "orth"))

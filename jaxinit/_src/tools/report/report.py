@@ -80,6 +80,7 @@ class Row:
     measured_std: float
     orthogonality_error: float | None
     size: int
+    label: str = ""
 
     @property
     def on_target(self) -> bool | None:
@@ -131,7 +132,7 @@ def make_rows(
     rows = [
         Row(p.path, tuple(p.shape), np.dtype(p.dtype).name, describe_sharding(
             params[p.path].sharding), describe_init(p.initializer), p.fan_in, p.fan_out, p.std,
-            std, err, math.prod(p.shape))
+            std, err, math.prod(p.shape), p.label)
         for p, std, err in zip(plan, stds, errors, strict=True)
     ]  # fmt: skip
     return sorted(rows, key=lambda r: _natural(r.path))
