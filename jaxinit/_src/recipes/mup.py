@@ -70,9 +70,11 @@ def _is_shape(x: Any) -> bool:
     )
 
 
-def _as_target(x: Any) -> Any:
-    """Shapes (tuples of ints) in a mapping become float32 `ShapeDtypeStruct`s."""
-    if not isinstance(x, Mapping):
+def _as_target(x: Any, is_module: bool) -> Any:
+    """Shapes (tuples of ints) in a mapping become float32 `ShapeDtypeStruct`s. An NNX module
+    is kept as it is, even one that is a mapping (``nnx.Dict``): mapped over, its ``Param``s
+    would become pytree leaves with ``.../value`` paths and no layer axes."""
+    if is_module or not isinstance(x, Mapping):
         return x
     to_struct = lambda v: jax.ShapeDtypeStruct(tuple(v), jnp.float32) if _is_shape(v) else v
     return jax.tree_util.tree_map(to_struct, dict(x), is_leaf=_is_shape)
@@ -231,7 +233,7 @@ def mup_plan(
     if init is None:
         init = [(BIAS, constant.zeros), (NORM_SCALE, constant.ones),
                 ("", variance.VarianceScaling(1.0, "fan_in", "normal"))]  # fmt: skip
-    target, base = _as_target(target), _as_target(base)
+    target, base = (_as_target(x, flax_targets.is_nnx_module(x)) for x in (target, base))
     leaves, _ = flax_targets.collect(target, layers, None, False)
     found = {leaf.path: leaf.layer for leaf in leaves if leaf.layer is not None}
     base_layers = {**found, **(layers or {})}
