@@ -5,7 +5,8 @@ the same layer with `jaxinit.flax.framework_rules`, and compares the two samples
 and with the law the framework's source gives (stats.assert_same_law: moments within `stats.Z`
 standard errors, two-sample KS). The laws are written here from each framework's source, not
 from jaxinit: e.g. Flax flattens a LinearGeneral kernel to ``(batch * in, out)`` before calling
-its initializer, so batch axes count in fan_in.
+its initializer, so batch axes count in fan_in. PyTorch's and Keras's own layers are compared
+in tests/test_framework_quirks_torch_keras.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import numpy as np
 import pytest
 import scipy.stats
 import stats
-import torch
 from flax import nnx
 
 import jaxinit.flax as jf
@@ -97,42 +97,3 @@ def test_lora_b_is_zeros_for_every_framework_with_lora():
         model.lora_b.set_value(model.lora_b.get_value() + 1.0)
         model = jf.reinit(model, jax.random.key(0), jf.framework_rules(framework, model))
         assert not np.asarray(model.lora_b.get_value()).any(), framework
-
-
-def _torch_pooled(make, name: str, to_jax) -> np.ndarray:
-    out = []
-    for seed in SEEDS:
-        torch.manual_seed(seed)
-        out.append(to_jax(make().get_parameter(name).detach()).numpy().ravel())
-    return np.concatenate(out)
-
-
-def test_torch_rules_give_conv_transpose_torchs_transposed_fan():
-    # torch's ConvTranspose2d(16, 32, 3) weight is (in=16, out=32, 3, 3): fan_in = 32 * 9.
-    fan_in = 32 * 9
-    bound = 1 / math.sqrt(fan_in)  # kaiming_uniform(a=sqrt(5)) and the bias, both
-    make = lambda: torch.nn.ConvTranspose2d(16, 32, 3)
-    theirs = _torch_pooled(make, "weight", lambda w: w.permute(2, 3, 0, 1))
-    layer = lambda r: nnx.ConvTranspose(16, 32, (3, 3), rngs=r)
-    _, ours = _pooled(layer, "torch", "kernel")
-    stats.assert_ks(theirs, sym(bound))
-    stats.assert_same_law(ours, theirs, sym(bound))
-    theirs_b = _torch_pooled(make, "bias", lambda b: b)
-    _, ours_b = _pooled(layer, "torch", "bias")
-    stats.assert_same_law(ours_b, theirs_b, sym(bound))
-
-
-def test_torch_rules_give_attention_torchs_packed_xavier_and_zero_biases():
-    e, heads = 64, 4
-    bound = math.sqrt(6 / (e + 3 * e))  # xavier_uniform on the packed (3E, E) in_proj_weight
-    make = lambda: torch.nn.MultiheadAttention(e, heads)
-    theirs = _torch_pooled(make, "in_proj_weight", lambda w: w[:e].T)  # the query block
-    layer = lambda r: nnx.MultiHeadAttention(heads, e, decode=False, rngs=r)
-    for sub in ("query", "key", "value"):
-        _, ours = _pooled(layer, "torch", f"{sub}/kernel")
-        stats.assert_same_law(ours, theirs, sym(bound))
-    model = jf.reinit(
-        layer(nnx.Rngs(0)), jax.random.key(0), jf.framework_rules("torch", layer(nnx.Rngs(0)))
-    )
-    for sub in ("query", "key", "value", "out"):
-        assert not _param(model, f"{sub}/bias").any(), sub

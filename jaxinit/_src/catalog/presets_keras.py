@@ -26,6 +26,17 @@ def keras_kernel(*, dtype: DTypeLike | None = None) -> BaseInitializer:
 
     Keras's conv fans use the receptive field ``prod(shape[:-2])``, as here for HWIO kernels.
 
+    Quirks reproduced (by :func:`jaxinit.flax.framework_rules`, each tested against Keras's own
+    layers):
+
+    * ``Conv1D``/``Conv2D``/``Conv3D`` with ``groups``: the kernel is ``(*k, in / groups, out)``
+      and fan_out is ``prod(k) * out``, not divided by the groups.
+    * ``EinsumDense`` and ``MultiHeadAttention`` (Keras 3.15 and later): fans from the einsum's
+      input and output axes, a kernel axis that is also an output axis (an einsum batch label)
+      counting in fan_out. Not reproduced: Keras before 3.15, which took the raw shape's fans.
+    * ``LSTM``/``GRU``: glorot over the fused ``(in, gates * units)`` kernel, so an unfused
+      ``nnx.LSTMCell`` gate gets its block's law, U(+-sqrt(6 / (in + 4 units))).
+
     References:
       Source: Keras 3, ``keras/src/layers/core/dense.py`` (``Dense.__init__``),
       ``keras/src/layers/convolutional/base_conv.py``, ``keras/src/layers/rnn/lstm.py``.
@@ -38,6 +49,8 @@ def keras_embedding(*, dtype: DTypeLike | None = None) -> BaseInitializer:
     r"""Keras ``Embedding`` embeddings: ``"uniform"``, i.e. ``RandomUniform(-0.05, 0.05)``.
 
     .. math:: w \sim \mathcal{U}[-0.05, 0.05)
+
+    A fixed range: the embedding's shape plays no part.
 
     References:
       Source: Keras 3, ``keras/src/layers/core/embedding.py`` (``Embedding.__init__``) and
@@ -53,6 +66,12 @@ def keras_recurrent_kernel(*, dtype: DTypeLike | None = None) -> BaseInitializer
     One Haar matrix over the whole ``(units, gates * units)`` kernel (rows orthonormal):
 
     .. math:: W W^\top = I
+
+    Reproduced exactly on the fused kernels of ``nnx.OptimizedLSTMCell`` and ``nnx.GRUCell``
+    (the gate order does not matter to a Haar matrix). Not reproduced: an unfused
+    ``nnx.LSTMCell``'s four ``(units, units)`` gate kernels are drawn apart, so
+    :func:`jaxinit.flax.framework_rules` gives each ``orthogonal`` halved: the entries' variance
+    ``1 / (4 units)`` is Keras's, their joint law is not.
 
     References:
       Source: Keras 3, ``keras/src/layers/rnn/lstm.py`` (``LSTMCell.__init__``) and
@@ -70,6 +89,9 @@ def keras_lstm_bias(
     Keras's gate order is ``i, f, c, o``, so for a bias ``(4 * units,)``:
 
     .. math:: b_{[u, 2u)} = 1,\quad b_j = 0 \text{ elsewhere}
+
+    Quirk reproduced (:func:`jaxinit.flax.framework_rules`): the forget gate's bias is one, on
+    ``nnx.OptimizedLSTMCell``'s fused bias (same gate order) and on ``nnx.LSTMCell``'s ``hf``.
 
     Args:
       unit_forget_bias: Keras's flag (default True); False gives zeros.

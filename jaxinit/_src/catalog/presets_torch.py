@@ -43,6 +43,15 @@ def torch_kernel(*, dtype: DTypeLike | None = None) -> BaseInitializer:
     :func:`jaxinit.flax.framework_rules` gives such kernels those axes. PEFT's LoRA ``lora_A``
     (``(in, rank)`` here) is initialized the same way (``torch.lora.lora_a``).
 
+    Quirks reproduced (by :func:`jaxinit.flax.framework_rules`, each tested against torch's
+    own layers):
+
+    * ``a=sqrt(5)``: the bound is ``1/sqrt(fan_in)``, variance ``1/(3 fan_in)``, a sixth of He's.
+    * ``Conv1d``/``Conv2d``/``Conv3d`` with ``groups``: fan_in is ``prod(k) * in / groups``.
+    * ``ConvTranspose``: the weight is ``(in, out / groups, *k)``, so fan_in is
+      ``prod(k) * out / groups``.
+    * ``MultiheadAttention``'s ``out_proj`` is a Linear: this law with fan_in ``E``.
+
     References:
       Source: PyTorch, ``torch/nn/modules/linear.py`` and ``torch/nn/modules/conv.py``,
       ``Linear.reset_parameters`` / ``_ConvNd.reset_parameters``; PEFT, ``peft/tuners/lora/
@@ -57,6 +66,10 @@ def torch_bias(*, fan_in: int, dtype: DTypeLike | None = None) -> BaseInitialize
 
     .. math:: b \sim \mathcal{U}[-c, c),\quad c = 1/\sqrt{\text{fan\_in}}\ \
               (c = 0 \text{ when fan\_in} = 0)
+
+    Quirk reproduced (:func:`jaxinit.flax.framework_rules`): the bound is the weight's, from
+    the fan_in torch counts for it (grouped and transposed convolutions included), not from
+    the bias's own shape.
 
     Args:
       fan_in: the fan_in of the layer's weight (required: a bias's shape does not carry it).
@@ -78,6 +91,8 @@ def torch_embedding(*, dtype: DTypeLike | None = None) -> BaseInitializer:
 
     .. math:: w \sim \mathcal{N}(0, 1)
 
+    Unscaled: the variance does not depend on the embedding's width (Flax's is ``1/features``).
+
     References:
       Source: PyTorch, ``torch/nn/modules/sparse.py``, ``Embedding.reset_parameters``.
     """
@@ -91,7 +106,13 @@ def torch_rnn(*, hidden_size: int, dtype: DTypeLike | None = None) -> BaseInitia
     .. math:: w \sim \mathcal{U}[-c, c),\quad c = 1/\sqrt{\text{hidden\_size}}
 
     The same law for the input kernel (``weight_ih``), the recurrent kernel (``weight_hh``) and
-    both biases, fused gates included.
+    both biases, fused gates included: the fans play no part (reproduced for ``nn.LSTM`` and
+    ``nn.GRU`` by :func:`jaxinit.flax.framework_rules` on every NNX cell).
+
+    Not reproduced: ``nn.LSTM`` adds two biases, ``b_ih + b_hh`` (their sum is triangular on
+    ``+-2/sqrt(hidden_size)``), where an NNX cell has one bias (given one uniform); the
+    ``b_hn`` part of ``nn.GRU``'s ``bias_hh`` is multiplied by the reset gate and
+    ``nnx.GRUCell`` has no recurrent bias, so it has no counterpart.
 
     Args:
       hidden_size: the cell's hidden size (>= 1).
@@ -114,7 +135,9 @@ def torch_attention_in_proj(*, dtype: DTypeLike | None = None) -> BaseInitialize
     .. math:: w \sim \mathcal{U}[-b, b),\quad b = \sqrt{6 / (E + 3E)},\quad
               \operatorname{Var}(w) = 1 / (2E) = 0.5 / \text{fan\_in}
 
-    (the output projection is an ``nn.Linear`` weight, every bias zeros.)
+    (the output projection is an ``nn.Linear`` weight, every bias zeros.) Quirk reproduced
+    (:func:`jaxinit.flax.framework_rules`, on ``nnx.MultiHeadAttention``): fan_out is the
+    packed ``3E``, so each projection's variance is half of Glorot's for ``(E, E)``.
 
     References:
       Source: PyTorch, ``torch/nn/modules/activation.py``, ``MultiheadAttention._reset_parameters``.

@@ -10,11 +10,13 @@ and N-D kernels. Two things need the model itself, and become exact-path rules i
   `jaxinit.flax.plan` (layer-aware, so a ``LinearGeneral``'s bias gets its real fan_in);
 * NNX recurrent cells (``nnx.LSTMCell``, ``OptimizedLSTMCell``, ``GRUCell``, ``SimpleCell``):
   PyTorch gives every weight and bias U(+-1/sqrt(hidden)); Flax and Keras an orthogonal
-  recurrent kernel; Keras an LSTM forget-gate bias of one.
+  recurrent kernel; Keras an LSTM forget-gate bias of one, and to an unfused cell's gates the
+  law of their block of its fused kernels.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +32,8 @@ from jaxinit._src.flax.layers import LayerAxes
 from jaxinit._src.flax.reinit import plan
 from jaxinit._src.flax.rules import optional, own_axes
 from jaxinit._src.schemes.constant import Ones
+from jaxinit._src.schemes.elementwise import UniformRange
+from jaxinit._src.schemes.orthogonal import Orthogonal
 
 #: The frameworks `framework_rules` knows.
 FRAMEWORKS = ("flax", "haiku", "keras", "torch")
@@ -106,6 +110,21 @@ def _cells(target: Any) -> list[tuple[str, Any]]:
     ]
 
 
+def _keras_gate_kernel(cell: Any, recurrent: bool) -> BaseInitializer:
+    """One gate's kernel of an unfused ``nnx.LSTMCell`` as a block of Keras's fused ones.
+
+    Keras draws glorot_uniform over the fused ``(in, 4h)`` input kernel, so a gate's block is
+    U(+-sqrt(6 / (in + 4h))), and one orthogonal ``(h, 4h)`` recurrent kernel, whose blocks
+    have entries of variance ``1/(4h)``: an orthogonal ``(h, h)`` block halved has that
+    variance, but not the joint law (the four blocks of one orthogonal matrix are dependent).
+    """
+    h = int(cell.hidden_features)
+    if recurrent:
+        return Orthogonal(scale=0.5)  # 1 / sqrt(gates): the fused entries' std 1/sqrt(4h)
+    bound = math.sqrt(6.0 / (int(cell.in_features) + 4 * h))
+    return UniformRange(-bound, bound)
+
+
 def _cell_rule(framework: str, cell: Any, sub: str, name: str) -> BaseInitializer | None:
     """The initializer of parameter `name` of the cell's sublayer `sub` (e.g. ``hf``/``bias``).
 
@@ -119,6 +138,8 @@ def _cell_rule(framework: str, cell: Any, sub: str, name: str) -> BaseInitialize
     recurrent = sub.startswith("h") or sub == "dense_h"
     kernel, recurrent_kernel, bias = _RECURRENT[framework]
     kwargs = {"hidden_size": int(cell.hidden_features)} if framework == "torch" else {}
+    if framework == "keras" and isinstance(cell, nnx.LSTMCell) and name == "kernel":
+        return _keras_gate_kernel(cell, recurrent)
     if name == "kernel":
         return presets.build(recurrent_kernel if recurrent else kernel, kwargs)
     lstm = isinstance(cell, nnx.LSTMCell | nnx.OptimizedLSTMCell)
@@ -136,9 +157,12 @@ def _native_axes(framework: str, layer: LayerAxes, shape: tuple[int, ...]) -> An
     * Flax hands ``DenseGeneral``/``LinearGeneral`` initializers the kernel flattened to
       ``(batch * in, out)``, so batch axes count in fan_in; ``Einsum`` and ``ConvTranspose``
       initializers get the raw kernel shape, whose default axes (-2, -1) guess.
-    * Keras computes fans from the raw shape (``EinsumDense``, its attention, N-D kernels), and
-      its ``Conv*Transpose`` kernel is ``(*k, out, in)``: fan_in counts the outputs.
+    * Keras (3.15+) takes an ``EinsumDense`` kernel's fans from its einsum: a weight axis that
+      is also an output axis (a batch label) counts in fan_out; its ``Conv*Transpose`` kernel
+      is ``(*k, out, in)``: fan_in counts the outputs.
     * torch's ``ConvTranspose`` weight is ``(in, out/groups, *k)``: fan_in counts the outputs.
+    * None of them divides a grouped convolution's fan_out by its groups, and Flax hands
+      ``ConvLocal`` initializers the raw kernel, so its output positions count in both fans.
     """
     lead = len(shape) - layer.rank
     axes = layer.for_shape(shape)
@@ -148,13 +172,18 @@ def _native_axes(framework: str, layer: LayerAxes, shape: tuple[int, ...]) -> An
     raw = {"in_axis": (len(shape) - 2,), "out_axis": (len(shape) - 1,), "batch_axis": stacked}
     swapped = {**axes, "in_axis": axes["out_axis"], "out_axis": axes["in_axis"]}
     kind = layer.kind
+    if framework == "flax" and kind == "conv_local":
+        return raw
+    if kind == "conv" and "groups" in axes:
+        return {k: v for k, v in axes.items() if k != "groups"}
     if framework == "flax" and kind == "general" and layer.batch_axis:
         flat_in = tuple(a + lead for a in layer.batch_axis + layer.in_axis)
         return {**axes, "in_axis": flat_in, "batch_axis": stacked}
     if framework == "flax" and kind in ("einsum", "conv_transpose"):
         return raw
-    if framework == "keras" and (kind == "einsum" or (kind == "general" and layer.rank > 2)):
-        return raw
+    if framework == "keras" and kind in ("einsum", "general") and layer.batch_axis:
+        batch = tuple(a + lead for a in layer.batch_axis)
+        return {**axes, "out_axis": axes["out_axis"] + batch, "batch_axis": stacked}
     if framework in ("keras", "torch") and kind == "conv_transpose":
         return swapped
     return None
@@ -227,8 +256,11 @@ def framework_rules(
       kernel to ``(batch * in, out)``); ``Einsum`` and ``ConvTranspose`` kernels use the
       default axes (-2, -1) of their raw shape (with ``transpose_kernel=True``, fan_in counts
       the outputs).
-    * Keras: ``Einsum`` and N-D general kernels (``EinsumDense``, attention) use the raw shape's
-      fans; a transposed conv's fan_in counts its outputs.
+    * Keras (3.15 and later): ``Einsum`` and general kernels (``EinsumDense``, attention) take
+      their fans from the einsum's input and output axes, an axis that is also an output
+      (an einsum batch label, a ``LinearGeneral`` batch axis) counting in fan_out; a grouped
+      conv's fan_out is not divided by its groups; a transposed conv's fan_in counts its
+      outputs.
     * torch: a ``ConvTranspose`` weight's fan_in counts its outputs (``(in, out/groups, *k)``
       layout), and so does its bias; an ``nnx.MultiHeadAttention`` gets
       ``nn.MultiheadAttention``'s init: xavier_uniform on the packed ``(3E, E)`` query, key and
@@ -238,14 +270,20 @@ def framework_rules(
     torch counts it), or 0 beside a ``scale`` (norm layers); a bias with neither gets no rule, so
     a strict ``reinit`` names it. In NNX recurrent cells, PyTorch gives every kernel and bias
     U(+-1/sqrt(hidden_features)), Flax and Keras give recurrent kernels an orthogonal init, and
-    Keras sets the LSTM forget-gate bias to 1. LoRA (``nnx.LoRA``, ``LoRALinear``): ``lora_a``
-    he_uniform for Flax and Keras, torch's Linear init for torch (PEFT), ``lora_b`` zeros; Haiku
-    has no LoRA, so it gives no rule.
+    Keras sets the LSTM forget-gate bias to 1; Keras's LSTM kernels are fused ``(in, 4h)`` and
+    ``(h, 4h)``, so a gate of an unfused ``nnx.LSTMCell`` gets its block's law: input kernels
+    U(+-sqrt(6 / (in + 4h))), recurrent kernels orthogonal / 2 (variance ``1/(4h)``). LoRA
+    (``nnx.LoRA``, ``LoRALinear``): ``lora_a`` he_uniform for Flax and Keras, torch's Linear
+    init for torch (PEFT), ``lora_b`` zeros; Haiku has no LoRA, so it gives no rule.
 
     Not reproduced (put your own rules first): linen recurrent cells (their sublayers get the
     plain rules) and linen attention under torch (its projections get Linear's init); torch's
     LSTM adds two biases, ``b_ih + b_hh`` (a sum of two uniforms), where an NNX cell has one
-    (here one uniform).
+    (here one uniform), and torch's GRU ``b_hh`` has no NNX counterpart (``nnx.GRUCell`` has
+    no recurrent bias); Keras draws one orthogonal ``(h, 4h)`` matrix across an LSTM's gates,
+    so an unfused ``nnx.LSTMCell``'s independent per-gate blocks have its variance, not its
+    law (``OptimizedLSTMCell`` gets the law exactly); Keras before 3.15 took an
+    ``EinsumDense``'s fans from its raw shape (receptive field ``prod(shape[:-2])``).
 
     Args:
       framework: ``"torch"``, ``"keras"``, ``"haiku"`` or ``"flax"``.
