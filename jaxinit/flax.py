@@ -6,6 +6,7 @@ Importing this module imports Flax; the rest of jaxinit does not need it.
   model by ``(pattern, initializer)`` rules, in one jitted computation, each parameter straight
   into its sharding, with path-derived keys and the fans of its layer's real shape.
 * :func:`plan` reports the same per-parameter decisions without computing anything.
+* :func:`abstract` builds the abstract model for :func:`reinit` in time linear in its size.
 * :func:`path_key` / :func:`stable_hash`: the documented, stable per-parameter key derivation.
 * :func:`linen_layers` finds the layers of a linen module (linen params do not say);
   :func:`own_axes` marks a rule's initializer to keep its own axes instead of its layer's,
@@ -16,6 +17,7 @@ Importing this module imports Flax; the rest of jaxinit does not need it.
 * :func:`gated_orthogonal` and :func:`lstm_forget_bias` initialize fused recurrent cells.
 """
 
+from jaxinit._src.flax.abstract import abstract as abstract
 from jaxinit._src.flax.framework_rules import framework_rules as framework_rules
 from jaxinit._src.flax.layers import LayerAxes as LayerAxes
 from jaxinit._src.flax.layers import linen_layers as linen_layers
@@ -37,6 +39,7 @@ __all__ = [
     "LayerAxes",
     "PlanRow",
     "RuleInit",
+    "abstract",
     "framework_rules",
     "gated_orthogonal",
     "labelled",

@@ -434,6 +434,78 @@ def test_linen_layers_are_found_by_tracing_init():
     stats.assert_std(out["params"]["batched"]["kernel"], 1 / 8, TN, "DenseGeneral")
 
 
+# -- abstract models and their non-parameter state -------------------------------------------------
+class _WithState(nnx.Module):
+    """Parameters, BatchNorm statistics and a Dropout that keeps an RNG stream."""
+
+    def __init__(self, rngs: nnx.Rngs):
+        self.lin = nnx.Linear(8, 8, rngs=rngs)
+        self.bn = nnx.BatchNorm(8, rngs=rngs)
+        self.drop = nnx.Dropout(0.5, rngs=rngs)
+
+
+def _abstract_values(model: nnx.Module) -> dict:
+    """path -> (variable type, shape, dtype, sharding metadata) of every variable."""
+    return {
+        path: (type(v).__name__, v.get_value().shape, v.get_value().dtype,
+               v.get_metadata().get("out_sharding"))
+        for path, v in nnx.to_flat_state(nnx.state(model))
+    }  # fmt: skip
+
+
+def test_abstract_is_eval_shape_of_the_factory():
+    for factory in (_WithState, fm.ShardedMLP):
+        with jax.set_mesh(_mesh(AxisType.Explicit)):
+            ours = jf.abstract(lambda rngs, f=factory: f(rngs))
+            theirs = nnx.eval_shape(lambda f=factory: f(nnx.Rngs(0)))
+        assert type(ours) is type(theirs)
+        assert _abstract_values(ours) == _abstract_values(theirs)
+        assert all(isinstance(v.get_value(), jax.ShapeDtypeStruct)
+                   for _, v in nnx.to_flat_state(nnx.state(ours)))  # fmt: skip
+
+
+@pytest.mark.parametrize("make", ["abstract", "eval_shape"])
+def test_reinit_of_an_abstract_model_gives_a_normal_module(make):
+    """RNG streams kept by modules are keyed from reinit's key by path, with count 0; BatchNorm
+    statistics start at 0 and 1; the module then runs in train mode."""
+    if make == "abstract":
+        model = jf.abstract(_WithState)
+    else:
+        model = nnx.eval_shape(lambda: _WithState(nnx.Rngs(0, dropout=1)))
+    rules = [("kernel", jaxinit.he_normal()), ("bias", jaxinit.zeros), ("scale", jaxinit.ones)]
+    model = jf.reinit(model, KEY, rules)
+    key = model.drop.rngs.key.get_value()
+    expected = jf.path_key(KEY, "drop/rngs/key")
+    assert (jax.random.key_data(key) == jax.random.key_data(expected)).all()
+    assert int(model.drop.rngs.count.get_value()) == 0
+    assert (model.bn.mean[...] == 0).all() and (model.bn.var[...] == 1).all()
+    x = jnp.ones((4, 8))
+    y1, y2 = model.drop(x), model.drop(x)
+    assert not (y1 == y2).all() and set(np.unique(np.asarray(y1))) <= {0.0, 2.0}
+    model.bn(x)  # train mode: the statistics update
+    assert not (model.bn.mean[...] == 0).all()
+
+
+def test_abstract_state_with_no_known_start_is_refused_naming_it():
+    class Counter(nnx.Module):
+        def __init__(self, rngs):
+            self.lin = nnx.Linear(2, 2, rngs=rngs)
+            self.steps = nnx.BatchStat(jnp.zeros((), jnp.int32))
+
+    model = nnx.eval_shape(lambda: Counter(nnx.Rngs(0)))
+    rules = [("kernel", jaxinit.he_normal()), ("bias", jaxinit.zeros)]
+    with pytest.raises(
+        ValueError, match=r"1 non-parameter variable.*'steps'.*jaxinit.flax.abstract"
+    ):
+        jf.reinit(model, KEY, rules)
+
+
+@pytest.mark.parametrize("factory", [3, lambda: nnx.Linear(2, 2, rngs=nnx.Rngs(0))])
+def test_abstract_needs_a_factory_of_the_rngs(factory):
+    with pytest.raises(TypeError, match=r"builds the model from the `nnx\.Rngs` it is given"):
+        jf.abstract(factory)
+
+
 # -- 5. grouped generation -------------------------------------------------------------------------
 def test_groups_do_not_grow_with_depth():
     """Same-shaped parameters of one random initializer are one `lax.map`: the number of

@@ -320,8 +320,10 @@ def reinit(
     """
     root = keys.check_key(key)
     jobs, write = prepare(target, rules, strict, layers, layer_axes, mesh)
-    new = generate.generate(jobs, root, group_bytes)
-    return write(dict(zip((job.path for job in jobs), new, strict=True)))
+    fills = targets.state_fills(target, path_key) if targets.is_nnx_module(target) else {}
+    values = generate.generate(jobs, root, group_bytes)
+    new = dict(zip((job.path for job in jobs), values, strict=True))
+    return write(new | {path: fill(root) for path, fill in fills.items()})
 
 
 def prepare(

@@ -119,13 +119,74 @@ def _nnx_sharding(path: str, var: Any, value: Any, user_mesh: Any, required: boo
     return _named(path, spec, metadata.get("mesh"), user_mesh, required)
 
 
+_ABSTRACT_STATE_ERROR = (
+    "{n} non-parameter variable(s) of an abstract NNX model have no values and jaxinit does "
+    "not know their initial value: {paths}. Build the model concretely, or build it with "
+    "jaxinit.flax.abstract(factory), which keeps every non-parameter variable concrete."
+)
+
+#: A value for an abstract non-parameter variable: ``fill(root_key) -> array``.
+Fill = Callable[[jax.Array], jax.Array]
+
+
+def _batch_norms(model: Any) -> set[str]:
+    """The paths of the ``nnx.BatchNorm`` layers of `model` (their statistics have a known
+    start: mean 0, variance 1)."""
+    from flax import nnx
+
+    return {join_path(path) for path, m in nnx.iter_modules(model) if isinstance(m, nnx.BatchNorm)}
+
+
+def state_fills(model: Any, path_key: Callable[[jax.Array, str], jax.Array]) -> dict[str, Fill]:
+    """Values for the abstract non-parameter variables of an NNX `model` (``nnx.eval_shape``
+    leaves them shapes), so that the re-initialized model is a normal module: RNG stream keys
+    ``path_key(key, path)`` (split to the variable's shape) with counts 0, and ``BatchNorm``
+    statistics 0 (mean) and 1 (variance). Any other abstract variable is a ValueError."""
+    from flax import nnx
+
+    flat = list(nnx.to_flat_state(nnx.state(model, nnx.Not(nnx.Param))))
+    abstract = [
+        (join_path(k), v) for k, v in flat if isinstance(v.get_value(), jax.ShapeDtypeStruct)
+    ]
+    if not abstract:
+        return {}
+    norms = _batch_norms(model)
+    fills: dict[str, Fill] = {}
+    unknown = []
+    for path, var in abstract:
+        shape, dtype = var.get_value().shape, var.get_value().dtype
+        parent, _, name = path.rpartition("/")
+        if isinstance(var, nnx.RngKey):
+            fills[path] = lambda k, p=path, s=shape: _keys(path_key(k, p), s)
+        elif isinstance(var, nnx.RngCount):
+            fills[path] = lambda k, s=shape, d=dtype: jax.numpy.zeros(s, d)
+        elif isinstance(var, nnx.BatchStat) and parent in norms and name in ("mean", "var"):
+            value = 0.0 if name == "mean" else 1.0
+            fills[path] = lambda k, s=shape, d=dtype, v=value: jax.numpy.full(s, v, d)
+        else:
+            unknown.append(path)
+    if unknown:
+        paths = ", ".join(repr(p) for p in unknown)
+        raise ValueError(_ABSTRACT_STATE_ERROR.format(n=len(unknown), paths=paths))
+    return fills
+
+
+def _keys(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """`key` as a typed key (``nnx.Rngs`` holds typed keys), split to `shape` if not scalar."""
+    if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.wrap_key_data(key)
+    return jax.random.split(key, shape) if shape else key
+
+
 def nnx_leaves(
     model: Any, layers: Mapping[str, LayerAxes], user_mesh: Any, required: bool
 ) -> tuple[list[Leaf], Writer]:
-    """The ``nnx.Param``s of an NNX module, and a writer that updates it in place."""
+    """The ``nnx.Param``s of an NNX module, and a writer that updates it in place (any of its
+    variables, by path)."""
     from flax import nnx
 
     flat = list(nnx.to_flat_state(nnx.state(model, nnx.Param)))
+    every = list(nnx.to_flat_state(nnx.state(model)))
     found = flax_layers.nnx_layers(model)
     leaves = []
     for keys, var in flat:
@@ -141,7 +202,7 @@ def nnx_leaves(
     def write(new: Mapping[str, jax.Array]) -> Any:
         updates = [
             (keys, var.replace(new[join_path(keys)]))
-            for keys, var in flat
+            for keys, var in every
             if join_path(keys) in new
         ]
         nnx.update(model, nnx.from_flat_state(updates))
