@@ -283,7 +283,10 @@ def framework_rules(
     no recurrent bias); Keras draws one orthogonal ``(h, 4h)`` matrix across an LSTM's gates,
     so an unfused ``nnx.LSTMCell``'s independent per-gate blocks have its variance, not its
     law (``OptimizedLSTMCell`` gets the law exactly); Keras before 3.15 took an
-    ``EinsumDense``'s fans from its raw shape (receptive field ``prod(shape[:-2])``).
+    ``EinsumDense``'s fans from its raw shape (receptive field ``prod(shape[:-2])``). The
+    parameters of your own modules get the rule of their name, not your module's own init: a
+    ``scale`` is 1, so a norm that multiplies by ``1 + scale`` and starts ``scale`` at 0 (the
+    RMSNorm of Flax's Gemma example) needs ``(r"norm/scale$", jaxinit.zeros)`` put first.
 
     Args:
       framework: ``"torch"``, ``"keras"``, ``"haiku"`` or ``"flax"``.
