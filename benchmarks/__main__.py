@@ -22,6 +22,7 @@ SCRIPTS = {
     "elementwise": "benchmarks.bench_elementwise",
     "sharded": "benchmarks.bench_sharded_memory",
     "flax_model": "benchmarks.bench_flax_model",
+    "real_models": "benchmarks.bench_real_models",
 }
 
 

@@ -1,6 +1,8 @@
 """jaxinit on real models: small copies of Flax's Gemma (NNX) and lm1b (linen) examples
 (tests/real_models) go through `plan`, strict `reinit`, every framework preset, the GPT-2 recipe
-and ``jaxinit report --model``, unsharded and on 8 simulated CPU devices.
+and ``jaxinit report --model``, unsharded and on 8 simulated CPU devices; a linen ResNet18 (the
+ImageNet example's layout) and an NNX toy model holding every built-in layer go through every
+framework preset and the plan's fans.
 
 The expected fans, shardings and depth-scaled stds are written by hand from the shapes in
 tests/real_models; statistical tolerances come from tests/stats.py.
@@ -28,7 +30,7 @@ import stats
 from flax import nnx
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
-from real_models import gemma, lm1b
+from real_models import gemma, lm1b, resnet, toy
 
 import jaxinit
 import jaxinit.flax as jf
@@ -496,3 +498,97 @@ def test_report_refuses_the_linen_lm1b_naming_the_limit(capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "tests.real_models.lm1b:tiny" in err and "not an nnx.Module" in err
+
+
+# -- ResNet18 (linen) and the toy model of every NNX layer ----------------------------------------
+#: Haiku has no LoRA, so its preset gives `lora_a`/`lora_b` no rule (framework_rules says so);
+#: a user adds them, as here: LoRA's usual init, he_uniform A and zero B.
+LORA_RULES = [(r"lora_a$", jaxinit.he_uniform()), (r"lora_b$", jaxinit.zeros)]
+TOY_LORA = {"lora/lora_a", "lora/lora_b", "lora_linear/lora/lora_a", "lora_linear/lora/lora_b"}
+
+
+def _toy() -> toy.Toy:
+    return nnx.eval_shape(lambda: toy.toy(nnx.Rngs(0)))
+
+
+def _resnet() -> tuple[Any, dict[str, jf.LayerAxes]]:
+    """The abstract ``params`` of ResNet18 (1000 classes, one 224x224 image) and its layers."""
+    model, images = resnet.make(), resnet.inputs()
+    return jax.eval_shape(model.init, KEY, images)["params"], jf.linen_layers(model, images)
+
+
+def _check_rewritten(rows: list[jf.PlanRow], got: dict[str, Any], what: str) -> None:
+    """Every planned parameter is a new array of its shape, with the planned std."""
+    assert set(got) == {r.path for r in rows}, what
+    for row in rows:
+        value = got[row.path]
+        assert isinstance(value, jax.Array) and value.shape == row.shape, (what, row.path)
+        if row.std:
+            stats.assert_std(value, row.std, KURT, f"{what}: {row.path}")
+
+
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_every_framework_preset_reinitializes_the_toy_model_strictly(framework):
+    abstract = _toy()
+    rules = jf.framework_rules(framework, abstract)
+    if framework == "haiku":
+        with pytest.raises(ValueError, match=r"4 parameter\(s\) match no rule") as err:
+            jf.reinit(abstract, KEY, rules)
+        assert all(repr(p) in str(err.value) for p in TOY_LORA)
+        rules = [*rules, *LORA_RULES]
+    rows = jf.plan(abstract, rules)
+    assert all(r.initializer is not None for r in rows), framework
+    out = jf.reinit(abstract, KEY, rules)
+    _check_rewritten(rows, _nnx_params(out), framework)
+    assert len(rows) == 55 and {r.path for r in rows} >= TOY_LORA  # BatchNorm stats: no Params
+
+
+@pytest.mark.slow  # over 5 s: the fast lane leaves it out
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_every_framework_preset_reinitializes_resnet18_strictly(framework):
+    params, layers = _resnet()
+    rules = jf.framework_rules(framework, params, layers=layers)
+    rows = jf.plan(params, rules, layers=layers)
+    assert all(r.initializer is not None for r in rows), framework
+    out = jf.reinit(params, KEY, rules, layers=layers)
+    assert jax.tree.structure(out) == jax.tree.structure(params)
+    _check_rewritten(rows, _tree_params(out), framework)
+
+
+def test_plan_gives_the_toy_model_its_layers_fans():
+    """By hand from tests/real_models/toy.py; glorot (fan_avg) shows fan_in and fan_out."""
+    rules = [(r"kernel|embedding|lora_a", jaxinit.glorot_normal()), (".*", jaxinit.zeros)]
+    rows = {r.path: r for r in jf.plan(_toy(), rules)}
+    fans = lambda p: (rows[p].shape, rows[p].fan_in, rows[p].fan_out)
+    # 3x3, 8 -> 12 in 4 groups: each input feeds one group's 3 outputs, so fan_out is
+    # 3 * 3 * 12 / 4 = 27 (Flax's own count, from the raw shape, would be 108).
+    assert fans("conv_grouped/kernel") == ((3, 3, 2, 12), 3 * 3 * 2, 27)
+    assert rows["conv_grouped/kernel"].std == pytest.approx(math.sqrt(2 / (18 + 27)))
+    # nnx.vmap / nnx.scan stacks: the leading layer axis is a batch axis, not a receptive field.
+    assert fans("vmapped/kernel") == ((3, 8, 16), 8, 16)
+    assert rows["vmapped/kernel"].std == pytest.approx(math.sqrt(2 / (8 + 16)))
+    assert fans("scanned/kernel") == ((2, 16, 16), 16, 16)
+    # LinearGeneral: two input axes (4, 6) into (3, 5); a batch axis of 3 counts nowhere.
+    assert fans("general/kernel") == ((4, 6, 3, 5), 24, 15)
+    assert fans("general_batch/kernel") == ((3, 6, 2, 5), 6, 10)
+    assert fans("einsum/kernel") == ((16, 4, 8), 16, 32)  # bd,dhk->bhk
+    # ConvTranspose 6 -> 10: fans agree with and without transpose_kernel (axes swapped).
+    assert fans("conv_transpose/kernel") == ((3, 3, 6, 10), 54, 90)
+    assert fans("conv_transpose_t/kernel") == ((3, 3, 10, 6), 54, 90)
+    assert fans("embed/embedding") == ((50, 16), 16, 50)
+    assert fans("attention/out/kernel") == ((4, 4, 16), 16, 16)
+
+
+def test_plan_gives_resnet18_its_layers_fans():
+    params, layers = _resnet()
+    rules = [("kernel", jaxinit.he_normal()), (".*", jaxinit.zeros)]
+    rows = {r.path: r for r in jf.plan(params, rules, layers=layers)}
+    assert sum(math.prod(r.shape) for r in rows.values()) == 11_689_512
+    assert len(rows) == 3 + 2 + 8 * 6 + 3 * 3  # stem, head, blocks, three projections
+    fans = lambda p: (rows[p].shape, rows[p].fan_in, rows[p].fan_out)
+    assert fans("conv_init/kernel") == ((7, 7, 3, 64), 7 * 7 * 3, 7 * 7 * 64)
+    assert fans("ResNetBlock_2/Conv_0/kernel") == ((3, 3, 64, 128), 576, 1152)
+    assert fans("ResNetBlock_2/conv_proj/kernel") == ((1, 1, 64, 128), 64, 128)
+    assert fans("Dense_0/kernel") == ((512, 1000), 512, 1000)
+    assert rows["conv_init/kernel"].std == pytest.approx(math.sqrt(2 / 147))
