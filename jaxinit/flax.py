@@ -7,6 +7,8 @@ Importing this module imports Flax; the rest of jaxinit does not need it.
   into its sharding, with path-derived keys and the fans of its layer's real shape.
 * :func:`plan` reports the same per-parameter decisions without computing anything.
 * :func:`abstract` builds the abstract model for :func:`reinit` in time linear in its size.
+* :func:`with_partitioning` is ``nnx.with_partitioning`` / ``nn.with_partitioning`` for
+  jaxinit initializers: Flax's ``kernel_init`` path, each device drawing only its shard.
 * :func:`path_key` / :func:`stable_hash`: the documented, stable per-parameter key derivation.
 * :func:`linen_layers` finds the layers of a linen module (linen params do not say);
   :func:`own_axes` marks a rule's initializer to keep its own axes instead of its layer's,
@@ -23,6 +25,7 @@ from jaxinit._src.flax.layers import LayerAxes as LayerAxes
 from jaxinit._src.flax.layers import linen_layers as linen_layers
 from jaxinit._src.flax.lsuv import lsuv as lsuv
 from jaxinit._src.flax.lsuv_linen import lsuv_linen as lsuv_linen
+from jaxinit._src.flax.partitioning import with_partitioning as with_partitioning
 from jaxinit._src.flax.reinit import PlanRow as PlanRow
 from jaxinit._src.flax.reinit import path_key as path_key
 from jaxinit._src.flax.reinit import plan as plan
@@ -53,4 +56,5 @@ __all__ = [
     "plan",
     "reinit",
     "stable_hash",
+    "with_partitioning",
 ]
