@@ -117,3 +117,20 @@ def test_foreign_initializers_work_as_through_flax():
 def test_a_bad_sharding_is_refused_when_built(sharding):
     with pytest.raises(TypeError, match="`sharding` must be a tuple of mesh axis names"):
         jf.with_partitioning(jaxinit.he_normal(), sharding)
+
+
+@pytest.mark.parametrize(
+    "init", [jaxinit.orthogonal(), jaxinit.delta_orthogonal(), jf.gated_orthogonal(2)], ids=str
+)
+def test_orthogonal_traced_under_a_mesh_without_out_sharding_warns(init):
+    """XLA cannot carry an output sharding back through the Householder loop, so the only
+    sharded paths are `out_sharding=` and `with_partitioning`; the warning names both."""
+    shape, key = (3, 3, 16, 16), jax.random.key(0)
+    mesh = _mesh(AxisType.Explicit)
+    with jax.set_mesh(mesh):
+        with pytest.warns(UserWarning, match="without `out_sharding=`") as record:
+            jax.jit(lambda k: init(k, shape))(key)
+        assert "jaxinit.flax.with_partitioning" in str(record[0].message)
+        jax.jit(lambda k: init(k, shape, out_sharding=P()))(key)  # no warning: filterwarnings
+        init(key, shape)  # eager: placed on one device, nothing to warn about
+    jax.jit(lambda k: init(k, shape))(key)  # no mesh

@@ -254,7 +254,7 @@ def get(identifier: str | Mapping[str, Any] | BaseInitializer, **kwargs: Any) ->
     Examples:
       >>> import jaxinit
       >>> jaxinit.get("kaiming_normal", in_axis=0, out_axis=1)
-      he_normal(in_axis=0, out_axis=1, batch_axis=(), dtype=None, nonlinearity=None, \
+      he_normal(in_axis=0, out_axis=1, batch_axis=(), dtype=None, groups=1, nonlinearity=None, \
 negative_slope=None)
       >>> jaxinit.get("torch.linear.bias", fan_in=16)
       uniform_range(minval=-0.25, maxval=0.25, dtype=None)

@@ -126,6 +126,9 @@ class BaseInitializer:
     #: others refuse them at call time, with `complex_hint` appended to the message.
     complex_ok: ClassVar[bool] = False
     complex_hint: ClassVar[str] = ""
+    #: Whether XLA cannot carry an output sharding back into the computation (orthogonal's
+    #: Householder loop), so a traced call under a mesh without `out_sharding` warns.
+    needs_out_sharding: ClassVar[bool] = False
 
     # -- building ---------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -197,6 +200,8 @@ class BaseInitializer:
         key = keys.check_key(key)
         self.check_call(shape, dt)
         placement = sharding.canonicalize(out_sharding, shape)
+        if placement is None and self.needs_out_sharding and is_traced(key):
+            sharding.warn_unsharded_trace(self.name, shape)
         static, dyn = self._split()
         return sharding.place(_generate, static, dyn, key, shape, dt, placement)
 

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import functools
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,22 @@ def canonicalize(out_sharding: OutSharding, shape: tuple[int, ...]) -> NamedShar
             f"{shape} has rank {len(shape)}."
         )
     return sharding
+
+
+_UNSHARDED_TRACE_WARNING = (
+    "{name} traced for a {shape} array under a mesh of {n} devices without `out_sharding=`: "
+    "XLA cannot carry an output sharding back through its Householder loop, so a device may "
+    "form the whole matrix. Pass out_sharding= (the result's sharding), or as a Flax "
+    "kernel_init use jaxinit.flax.with_partitioning(init, sharding)."
+)
+
+
+def warn_unsharded_trace(name: str, shape: tuple[int, ...]) -> None:
+    """Warns that `name` is traced without `out_sharding` under a mesh of several devices."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if not mesh.empty and mesh.size > 1 and math.prod(shape) > 0:
+        message = _UNSHARDED_TRACE_WARNING.format(name=name, shape=shape, n=mesh.size)
+        warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def concrete_mesh() -> jax.sharding.Mesh | None:

@@ -227,6 +227,7 @@ class Orthogonal(BaseInitializer):
     """
 
     name: ClassVar[str] = "orthogonal"
+    needs_out_sharding: ClassVar[bool] = True
     complex_ok: ClassVar[bool] = True
     scale: RealNumeric = 1.0
     column_axis: int = -1
@@ -322,6 +323,7 @@ class DeltaOrthogonal(BaseInitializer):
     """
 
     name: ClassVar[str] = "delta_orthogonal"
+    needs_out_sharding: ClassVar[bool] = True
     complex_ok: ClassVar[bool] = True
     scale: RealNumeric = 1.0
     column_axis: int = -1

@@ -68,6 +68,7 @@ class GatedOrthogonal(BaseInitializer):
     """
 
     name: ClassVar[str] = "gated_orthogonal"
+    needs_out_sharding: ClassVar[bool] = True
     complex_ok: ClassVar[bool] = True
     gates: int = 4
     scale: RealNumeric = 1.0
