@@ -23,6 +23,7 @@ SCRIPTS = {
     "sharded": "benchmarks.bench_sharded_memory",
     "flax_model": "benchmarks.bench_flax_model",
     "real_models": "benchmarks.bench_real_models",
+    "depth": "benchmarks.bench_depth",
 }
 
 
