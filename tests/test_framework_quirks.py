@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
@@ -97,3 +99,53 @@ def test_lora_b_is_zeros_for_every_framework_with_lora():
         model.lora_b.set_value(model.lora_b.get_value() + 1.0)
         model = jf.reinit(model, jax.random.key(0), jf.framework_rules(framework, model))
         assert not np.asarray(model.lora_b.get_value()).any(), framework
+
+
+#: (id, linen module, its init input shape, parameter path, Flax's own law of it). Linen
+#: parameters do not say which layer made them, so the rules get `layers=linen_layers(...)`.
+LINEN_LAYERS = [
+    # DenseGeneral with batch_dims=(0,): kernel (5, 8, 16); Flax draws (5 * 8, 16): fan_in 40.
+    ("dense_general_batch", lambda: nn.DenseGeneral(16, axis=-1, batch_dims=(0,)), (5, 3, 8),
+     "kernel", lecun(40)),
+    # DenseGeneral to heads: kernel (64, 4, 8), drawn as (64, 32): fan_in 64.
+    ("dense_general_heads", lambda: nn.DenseGeneral((4, 8)), (2, 64), "kernel", lecun(64)),
+    # Einsum: the raw kernel (64, 4, 16) with the default axes: fan_in 4 * 64.
+    ("einsum", lambda: nn.Einsum((64, 4, 16), "btd,dnh->btnh"), (2, 3, 64), "kernel",
+     lecun(256)),
+    ("conv_groups", lambda: nn.Conv(32, (3, 3), feature_group_count=4), (1, 8, 8, 16), "kernel",
+     lecun(36)),
+    # ConvTranspose(transpose_kernel=True): raw kernel (3, 3, 32, 16): fan_in 9 * 32.
+    ("conv_transpose_t", lambda: nn.ConvTranspose(32, (3, 3), transpose_kernel=True),
+     (1, 8, 8, 16), "kernel", lecun(288)),
+    # ConvLocal: raw kernel (8, 8, 9 * 4, 8): Flax's fan_in counts the positions, 64 * 36.
+    ("conv_local", lambda: nn.ConvLocal(8, (3, 3), padding="SAME"), (1, 8, 8, 4), "kernel",
+     lecun(64 * 36)),
+    ("attention_query", lambda: nn.MultiHeadDotProductAttention(num_heads=4, qkv_features=64),
+     (1, 5, 64), "query/kernel", lecun(64)),
+    ("attention_out", lambda: nn.MultiHeadDotProductAttention(num_heads=4, qkv_features=64),
+     (1, 5, 64), "out/kernel", lecun(64)),
+    # Embed: variance_scaling(1, "fan_in", "normal", out_axis=0): N(0, 1 / features).
+    ("embed", lambda: nn.Embed(1000, 64), None, "embedding",
+     scipy.stats.norm(scale=1 / math.sqrt(64))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("make, shape, path, law", [c[1:] for c in LINEN_LAYERS],
+                         ids=[c[0] for c in LINEN_LAYERS])  # fmt: skip
+def test_flax_rules_reproduce_linen_own_init(make, shape, path, law):
+    module = make()
+    x = jnp.zeros(shape) if shape is not None else jnp.zeros((2, 3), jnp.int32)
+    layers = jf.linen_layers(module, x)
+    own, ours = [], []
+    for seed in SEEDS:
+        params = module.init(jax.random.key(seed), x)
+        rules = jf.framework_rules("flax", params, layers=layers)
+        new = jf.reinit(params, jax.random.key(seed), rules, layers=layers)
+        for tree, out in ((params, own), (new, ours)):
+            leaf = tree["params"]
+            for k in path.split("/"):
+                leaf = leaf[k]
+            out.append(np.asarray(leaf).ravel())
+    own, ours = np.concatenate(own), np.concatenate(ours)
+    stats.assert_ks(own, law)  # Flax follows the law read from its source
+    stats.assert_same_law(ours, own, law)

@@ -255,7 +255,8 @@ def framework_rules(
     * Flax: ``LinearGeneral``/``DenseGeneral`` batch axes count in fan_in (Flax flattens the
       kernel to ``(batch * in, out)``); ``Einsum`` and ``ConvTranspose`` kernels use the
       default axes (-2, -1) of their raw shape (with ``transpose_kernel=True``, fan_in counts
-      the outputs).
+      the outputs), and so do linen ``ConvLocal`` kernels (whose output positions then count
+      in both fans); a grouped conv's fan_out is not divided by its groups.
     * Keras (3.15 and later): ``Einsum`` and general kernels (``EinsumDense``, attention) take
       their fans from the einsum's input and output axes, an axis that is also an output
       (an einsum batch label, a ``LinearGeneral`` batch axis) counting in fan_out; a grouped
