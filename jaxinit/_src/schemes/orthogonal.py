@@ -183,8 +183,17 @@ def _stacked(
     return jnp.moveaxis(q, tuple(range(len(batch))), batch)
 
 
+class HouseholderInitializer(BaseInitializer):
+    """The orthogonal family's shared class facts: complex dtypes give unitary matrices, and
+    XLA cannot carry an output sharding back through the Householder loop, so a traced call
+    under a mesh without `out_sharding` warns (`BaseInitializer.needs_out_sharding`)."""
+
+    complex_ok: ClassVar[bool] = True
+    needs_out_sharding: ClassVar[bool] = True
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
-class Orthogonal(BaseInitializer):
+class Orthogonal(HouseholderInitializer):
     r"""Uniformly (Haar) distributed orthogonal matrices, times `scale`.
 
     The shape is viewed as a matrix of ``prod(shape) / shape[column_axis]`` rows and
@@ -227,8 +236,6 @@ class Orthogonal(BaseInitializer):
     """
 
     name: ClassVar[str] = "orthogonal"
-    needs_out_sharding: ClassVar[bool] = True
-    complex_ok: ClassVar[bool] = True
     scale: RealNumeric = 1.0
     column_axis: int = -1
     dtype: DTypeLike | None = None
@@ -289,7 +296,7 @@ class Orthogonal(BaseInitializer):
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class DeltaOrthogonal(BaseInitializer):
+class DeltaOrthogonal(HouseholderInitializer):
     r"""Delta-orthogonal convolution kernels: an orthogonal matrix at the spatial centre.
 
     For a kernel ``(*spatial, in, out)`` of rank 3, 4 or 5 with ``in <= out``, the centre tap
@@ -323,8 +330,6 @@ class DeltaOrthogonal(BaseInitializer):
     """
 
     name: ClassVar[str] = "delta_orthogonal"
-    needs_out_sharding: ClassVar[bool] = True
-    complex_ok: ClassVar[bool] = True
     scale: RealNumeric = 1.0
     column_axis: int = -1
     dtype: DTypeLike | None = None

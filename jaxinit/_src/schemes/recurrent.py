@@ -22,7 +22,7 @@ from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, RealNumeric
 from jaxinit._src.core.validation import check_int, check_real
-from jaxinit._src.schemes.orthogonal import Orthogonal
+from jaxinit._src.schemes.orthogonal import HouseholderInitializer, Orthogonal
 
 _GATES_ERROR = (
     "{name} needs a `shape` whose last axis holds `gates`={gates} equal blocks, i.e. "
@@ -36,7 +36,7 @@ def _check_gated(name: str, shape: tuple[int, ...], gates: int, rank: int, what:
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class GatedOrthogonal(BaseInitializer):
+class GatedOrthogonal(HouseholderInitializer):
     r"""Per-gate orthogonal fused recurrent kernels: each gate block is its own Haar matrix.
 
     For a kernel ``(..., n, gates * m)`` the block ``W[..., :, k*m:(k+1)*m]`` of every gate
@@ -68,8 +68,6 @@ class GatedOrthogonal(BaseInitializer):
     """
 
     name: ClassVar[str] = "gated_orthogonal"
-    needs_out_sharding: ClassVar[bool] = True
-    complex_ok: ClassVar[bool] = True
     gates: int = 4
     scale: RealNumeric = 1.0
     dtype: DTypeLike | None = None
