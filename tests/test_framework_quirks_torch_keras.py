@@ -62,7 +62,6 @@ def _keras_on_jax() -> Any:
 
 keras = _keras_on_jax()
 #: jaxinit reproduces the EinsumDense fans of Keras 3.15 and later (einsum axes, not the raw shape).
-KERAS_VERSION = tuple(int(v) for v in keras.__version__.split(".")[:2])
 
 
 def sym(bound: float) -> Any:
@@ -348,9 +347,7 @@ def test_torch_rules_reproduce_torchs_own_init(case):
 
 @pytest.mark.parametrize("case", KERAS_CASES, ids=lambda c: c.id)
 def test_keras_rules_reproduce_keras_own_init(case):
-    if case.layer in ("einsum", "einsum_batch", "attention") and KERAS_VERSION < (3, 15):
-        pytest.skip("Keras before 3.15 took an EinsumDense's fans from its raw shape")
-    _check("keras", case)
+    _check("keras", case)  # the `test` extra requires keras>=3.15, whose fans the rules follow
 
 
 def _gram_error(w: np.ndarray) -> float:

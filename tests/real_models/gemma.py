@@ -95,16 +95,8 @@ TINY = Config(
     use_qk_norm=True,
 )
 #: 2 layers, multi-head attention (one fused qkv_einsum), no post norms.
-TINY_MHA = Config(
-    num_layers=2,
-    num_embed=128,
-    embed_dim=48,
-    hidden_dim=64,
-    num_heads=4,
-    head_dim=8,
-    num_kv_heads=4,
-    use_post_attn_norm=False,
-    use_post_ffw_norm=False,
+TINY_MHA = dataclasses.replace(
+    TINY, num_kv_heads=4, use_qk_norm=False, use_post_attn_norm=False, use_post_ffw_norm=False
 )
 #: 6 layers of a Gemma-2B-like shape, scaled down (about 58M parameters): for benchmarks.
 SIX_LAYERS = Config(
