@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -24,9 +25,21 @@ _IMPL_MESSAGE = (
 
 _KEY_ERROR = (
     "`key` must be a single PRNG key: a typed key from `jax.random.key(seed)` (shape ()) or a "
-    "legacy `jax.random.PRNGKey(seed)` (uint32[2]); got {what}. To initialize a batch of "
-    "parameters, `jax.vmap` over the keys."
+    "legacy `jax.random.PRNGKey(seed)` (uint32{raw} for jax's default implementation "
+    "{impl!r}); got {what}. To initialize a batch of parameters, `jax.vmap` over the keys."
 )
+
+
+@functools.cache
+def raw_key_shape(impl: str) -> tuple[int, ...]:
+    """The shape of the raw uint32 key data of implementation `impl` (``(2,)`` for threefry)."""
+    return jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0, impl=impl))).shape
+
+
+def _key_error(what: str) -> TypeError:
+    impl = str(jax.config.jax_default_prng_impl)  # type: ignore[attr-defined]
+    raw = list(raw_key_shape(impl))
+    return TypeError(_KEY_ERROR.format(raw=raw, impl=impl, what=what))
 
 
 def key_impl_name(key: Any) -> str:
@@ -49,15 +62,19 @@ def check_impl(key: Any) -> None:
 
 
 def check_key(key: Any) -> KeyArray:
-    """Returns `key` if it is one PRNG key, else raises a `TypeError` that says what a key is."""
+    """Returns `key` if jax accepts it as one PRNG key, else raises a `TypeError` that says what a
+    key is: a typed key of any implementation, shape ``()``, or raw ``uint32`` key data of the
+    shape of jax's default implementation (a jax or NumPy array, possibly traced)."""
     if isinstance(key, int | float | np.integer):
-        raise TypeError(_KEY_ERROR.format(what=f"the number {key!r}"))
-    if not hasattr(key, "dtype") or not hasattr(key, "shape"):
-        raise TypeError(_KEY_ERROR.format(what=f"{type(key).__name__} {key!r}"))
+        raise _key_error(f"the number {key!r}")
+    if not isinstance(key, jax.Array | np.ndarray):
+        raise _key_error(f"{type(key).__name__} {key!r}")
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != ():
-            raise TypeError(_KEY_ERROR.format(what=f"a key array of shape {key.shape}"))
-    elif key.dtype != jnp.uint32 or key.ndim != 1:
-        raise TypeError(_KEY_ERROR.format(what=f"an array of dtype {key.dtype}, shape {key.shape}"))
+            raise _key_error(f"a key array of shape {key.shape}")
+    else:
+        impl = str(jax.config.jax_default_prng_impl)  # type: ignore[attr-defined]
+        if key.dtype != jnp.uint32 or key.shape != raw_key_shape(impl):
+            raise _key_error(f"an array of dtype {key.dtype}, shape {key.shape}")
     check_impl(key)
-    return key
+    return key  # type: ignore[return-value]  # a NumPy uint32 key is one jax accepts

@@ -41,6 +41,7 @@ def canonicalize(out_sharding: OutSharding, shape: tuple[int, ...]) -> NamedShar
         if mesh.empty:
             raise ValueError(_NO_MESH_ERROR.format(value=out_sharding))
         concrete = concrete_mesh()
+        check_spec(out_sharding, mesh)
         sharding = NamedSharding(concrete if concrete is not None else mesh, out_sharding)
     elif isinstance(out_sharding, NamedSharding):
         sharding = out_sharding
@@ -52,6 +53,25 @@ def canonicalize(out_sharding: OutSharding, shape: tuple[int, ...]) -> NamedShar
             f"{shape} has rank {len(shape)}."
         )
     return sharding
+
+
+def check_spec(spec: PartitionSpec, mesh: Any) -> None:
+    """Raises a ValueError naming `out_sharding` for a spec that names a mesh axis twice or an
+    axis the mesh does not have (jax raises a bare `Exception` subclass for the first)."""
+    entries = [entry for entry in spec if isinstance(entry, str | tuple | list)]
+    names = [name for entry in entries for name in axis_names(entry)]  # not UNCONSTRAINED
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(
+            f"`out_sharding`={spec} names the mesh axis {', '.join(map(repr, repeated))} more "
+            "than once: each mesh axis may shard at most one array axis."
+        )
+    unknown = [n for n in names if n not in mesh.axis_names]
+    if unknown:
+        raise ValueError(
+            f"`out_sharding`={spec} names {', '.join(map(repr, unknown))}, not an axis of the "
+            f"mesh; valid axes: {', '.join(map(repr, mesh.axis_names))}."
+        )
 
 
 _UNSHARDED_TRACE_WARNING = (
