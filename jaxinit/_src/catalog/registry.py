@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar, cast
 
+import jax.numpy as jnp
 import numpy as np
 
 from jaxinit._src.core.base import BaseInitializer, FrozenArray
@@ -275,8 +276,14 @@ negative_slope=None)
                 "A serialized initializer is a dict with keys 'name' and 'config'; got keys "
                 f"{sorted(identifier)}."
             )
-        config = {k: _decode(v) for k, v in identifier["config"].items()}
-        return build(identifier["name"], {**config, **kwargs})
+        name = identifier["name"]
+        if not isinstance(name, str):
+            raise TypeError(
+                f"the 'name' of a serialized initializer must be a string (a name from "
+                f"`jaxinit.names()`); got {name!r}."
+            )
+        config = {k: _decode(k, v) for k, v in identifier["config"].items()}
+        return build(name, {**config, **kwargs})
     raise TypeError(
         "`identifier` must be a name, a dict from jaxinit.serialize, or an initializer; "
         f"got {identifier!r}."
@@ -289,24 +296,75 @@ def _encode(arg: str, value: Any) -> Any:
     if isinstance(value, np.dtype):
         return value.name
     if isinstance(value, np.generic):
-        return {"__scalar__": value.item(), "dtype": value.dtype.name}
+        return {"__scalar__": _encode_number(value.item()), "dtype": value.dtype.name}
     if isinstance(value, FrozenArray):
-        return {"__array__": value.array.tolist(), "dtype": value.array.dtype.name}
+        a = value.array
+        if np.iscomplexobj(a):
+            re, im = np.real(a).tolist(), np.imag(a).tolist()
+            return {"__array__": re, "imag": im, "dtype": a.dtype.name}
+        return {"__array__": a.tolist(), "dtype": a.dtype.name}
     if isinstance(value, tuple):
         return [_encode(arg, v) for v in value]
+    if isinstance(value, complex):
+        return {"__complex__": _encode_number(value)}
     if value is None or isinstance(value, bool | int | float | str):
         return value
     raise TypeError(f"cannot serialize parameter `{arg}`={value!r}.")
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict) and "__scalar__" in value:
-        return np.dtype(value["dtype"]).type(value["__scalar__"])
-    if isinstance(value, dict) and "__array__" in value:
-        return FrozenArray(np.asarray(value["__array__"], dtype=value["dtype"]))
+def _encode_number(x: Any) -> Any:
+    """A Python number, JSON-safe: a complex one as ``[real, imag]``."""
+    return [x.real, x.imag] if isinstance(x, complex) else x
+
+
+_MALFORMED = (
+    "malformed serialized value of `{arg}`: {why}; got {value!r}. A serialized value is a "
+    "number, a string, None, a list, or a dict from `jaxinit.serialize` "
+    "({{'__scalar__': x, 'dtype': name}}, {{'__array__': nested list, 'dtype': name}} or "
+    "{{'__complex__': [real, imag]}})."
+)
+
+
+def _decode_dtype(arg: str, value: Mapping[str, Any]) -> np.dtype:
+    if "dtype" not in value:
+        raise ValueError(_MALFORMED.format(arg=arg, why="it has no 'dtype'", value=value))
+    try:
+        return np.dtype(jnp.dtype(value["dtype"]))
+    except TypeError:
+        why = f"'dtype' {value['dtype']!r} is not a dtype name (e.g. 'float32', 'bfloat16')"
+        raise ValueError(_MALFORMED.format(arg=arg, why=why, value=value)) from None
+
+
+def _decode_number(x: Any) -> Any:
+    is_pair = isinstance(x, list) and len(x) == 2
+    return complex(*x) if is_pair and all(isinstance(v, int | float) for v in x) else x
+
+
+def _decode(arg: str, value: Any) -> Any:
+    """The parameter `arg`'s value from its JSON form (see `_encode`); a ValueError or
+    TypeError naming `arg` for a malformed one."""
     if isinstance(value, list):
-        return tuple(_decode(v) for v in value)
-    return value
+        return tuple(_decode(arg, v) for v in value)
+    if not isinstance(value, dict):
+        return value
+    keys = set(value)
+    try:
+        if keys == {"__complex__"}:
+            return complex(*value["__complex__"])
+        if keys == {"__scalar__", "dtype"} or keys == {"__scalar__"}:
+            dtype = _decode_dtype(arg, value)
+            return dtype.type(_decode_number(value["__scalar__"]))
+        if keys in ({"__array__", "dtype"}, {"__array__", "imag", "dtype"}, {"__array__"}):
+            dtype = _decode_dtype(arg, value)
+            a = np.asarray(value["__array__"], dtype=dtype)
+            if "imag" in value:
+                a = a + 1j * np.asarray(value["imag"], dtype=dtype)
+            return FrozenArray(a.astype(dtype))
+    except (TypeError, ValueError, OverflowError) as e:
+        if str(e).startswith("malformed"):
+            raise
+        raise ValueError(_MALFORMED.format(arg=arg, why=str(e), value=value)) from None
+    raise ValueError(_MALFORMED.format(arg=arg, why=f"unknown keys {sorted(keys)}", value=value))
 
 
 def serialize(init: BaseInitializer) -> dict[str, Any]:

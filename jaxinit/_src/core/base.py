@@ -22,7 +22,7 @@ import numpy as np
 from jaxinit._src.core import dtypes as dtypes_lib
 from jaxinit._src.core import keys, sharding
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, OutSharding, Shape
-from jaxinit._src.core.validation import is_traced
+from jaxinit._src.core.validation import check_fits, is_traced
 
 if TYPE_CHECKING:
     from jaxinit._src.core.units import Unit
@@ -77,6 +77,10 @@ def _freeze_value(value: Any) -> Any:
         return value
     if isinstance(value, jax.Array | np.ndarray | np.generic):
         a = np.asarray(value)
+        if a.ndim == 0 and a.dtype.kind == "V" and jnp.issubdtype(a.dtype, jnp.floating):
+            # bfloat16/float8 scalars (ml_dtypes) compare badly with Python ints (jit caches
+            # compare static configs): hold their value, exactly, as a float32 scalar.
+            a = a.astype(np.float32)
         return a[()] if a.ndim == 0 else FrozenArray(a)
     if isinstance(value, list):
         return tuple(value)
@@ -115,6 +119,15 @@ class BaseInitializer:
     times a float32 scale) and `for_layer` (itself with a layer's fan axes). `jaxinit.flax.plan`,
     `reinit`, grouped generation, the report and the tests ask these; nothing else keeps a
     table of them.
+
+    Parameters are checked when the initializer is built: each must be finite and within
+    float32's range (float64's under x64). When it is called, a parameter that would take the
+    values beyond the output dtype's largest finite value (``normal(1e5)`` in float16) is
+    refused by name; only 8-bit floats saturate, by design. Parameters may also be traced
+    (``jax.jit(lambda s: jaxinit.normal(s)(key, shape))(0.1)``): their checks are then
+    skipped, and what is derived from them (a variance, a gain) is computed in float32 on the
+    device rather than in double precision on the host and rounded once, so the values may
+    differ from a concrete parameter's by a few float32 ulps (about 1e-7 relative).
     """
 
     name: ClassVar[str] = "initializer"
@@ -134,8 +147,9 @@ class BaseInitializer:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            if f.name == "dtype":
-                value = None if value is None else dtypes_lib.canonical(value)
+            if f.name == "dtype" and value is not None:
+                value = dtypes_lib.resolve(value, None, self.name, allow_integer=self.allow_integer)
+                self._check_complex(value)
             object.__setattr__(self, f.name, _freeze_value(value))
         self.validate()
 
@@ -152,11 +166,25 @@ class BaseInitializer:
         dtype for a real-only scheme, then `check_shape` unless the shape is empty (a
         zero-size shape always gives an empty array). `jaxinit.flax.plan` asks this too, so it
         refuses exactly what `reinit` refuses."""
+        self._check_complex(dtype)
+        if math.prod(shape):
+            self.check_shape(shape, dtype)
+            if self.concrete:
+                for arg, bound in self.magnitudes(shape, dtype):
+                    check_fits(arg, getattr(self, arg), bound, dtype)
+
+    def _check_complex(self, dtype: np.dtype) -> None:
         if not self.complex_ok and jnp.issubdtype(dtype, jnp.complexfloating):
             msg = _COMPLEX_ERROR.format(dtype=np.dtype(dtype).name, name=self.name)
             raise TypeError(f"{msg} {self.complex_hint}".strip())
-        if math.prod(shape):
-            self.check_shape(shape, dtype)
+
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        """``(parameter, bound)`` pairs, concrete parameters only: the largest magnitude the
+        values reach because of that parameter (a normal draw's extreme ``NORMAL_MAX`` times
+        its std, a uniform's bound). `check_call` refuses a bound beyond the output dtype's
+        largest finite value (float32's for 8-bit floats, which saturate), naming the
+        parameter, rather than return +-inf or a saturated array."""
+        return []
 
     @property
     def concrete(self) -> bool:

@@ -6,8 +6,14 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
+
+#: The largest |z| of a normal draw in float32 and float64 (jax's inverse-CDF sampler maps the
+#: extreme uniforms 1 - 2**-24 and 1 - 2**-53 to about 5.42 and 8.29), rounded up.
+NORMAL_MAX = {"float32": 5.5, "float64": 8.5}
 
 
 def is_traced(x: Any) -> bool:
@@ -38,6 +44,67 @@ def _as_float(arg: str, value: Any) -> float:
         raise TypeError(f"`{arg}` must be a real number; got {value!r}.") from None
 
 
+def compute_limit() -> tuple[float, str]:
+    """The largest finite value of the widest real dtype jaxinit computes in, and its name:
+    float32, or float64 when ``jax_enable_x64`` is on."""
+    name = "float64" if jax.config.jax_enable_x64 else "float32"  # type: ignore[attr-defined]
+    return float(np.finfo(name).max), name
+
+
+def check_finite(arg: str, value: Any, x: float) -> None:
+    """Raises unless `x` (the float value of `value`) is finite and representable in the compute
+    dtype: a parameter beyond float32's range would make every value it scales +-inf."""
+    if not math.isfinite(x):
+        raise ValueError(f"`{arg}` must be finite; got {value!r}.")
+    limit, name = compute_limit()
+    if abs(x) > limit:
+        raise ValueError(
+            f"`{arg}`={value!r} overflows {name}, the dtype jaxinit computes in (largest finite "
+            f"value {limit:.7g})."
+        )
+
+
+def normal_max(dtype: Any) -> float:
+    """The largest |z| of a standard normal draw made for an output of `dtype`."""
+    wide = np.dtype(dtype) in (np.dtype(np.float64), np.dtype(np.complex128))
+    return NORMAL_MAX["float64" if wide else "float32"]
+
+
+#: The largest dimension index arithmetic in int32 (jax's default integer) can address.
+MAX_DIM = 2**31 - 1
+
+
+def check_dims(name: str, shape: tuple[int, ...]) -> None:
+    """Raises unless every dimension of `shape` fits int32, for initializers that index their
+    output (iotas, Householder reflections) in jax's default integer dtype."""
+    if any(d > MAX_DIM for d in shape):
+        raise ValueError(
+            f"{name} needs every dimension of `shape` to be < 2**31 (it indexes it in int32); "
+            f"got {shape}."
+        )
+
+
+def check_fits(arg: str, value: Any, bound: float, dtype: Any) -> None:
+    """Call-time check: raises unless `bound`, the largest magnitude the values (or an
+    intermediate) reach because of parameter `arg`=`value`, is finite in the output `dtype`.
+
+    8-bit float outputs are checked against float32, the dtype they are computed in: beyond
+    their own tiny range they saturate by design (`dtypes.cast_out`), so float8_e4m3fn, which
+    has no inf, never gets NaN.
+    """
+    dt = np.dtype(dtype)
+    if not jnp.issubdtype(dt, jnp.inexact):
+        return
+    checked = np.dtype(np.float32) if dt.itemsize == 1 else dt
+    limit = float(jnp.finfo(checked).max)  # a complex dtype's: its real part's
+    if not bound <= limit:
+        raise ValueError(
+            f"`{arg}`={value!r} gives magnitudes up to {bound:.4g} for this shape, beyond the "
+            f"largest finite {checked.name} ({limit:.4g}), for `dtype` {dt.name}: use a wider "
+            f"`dtype` or a smaller `{arg}`."
+        )
+
+
 def check_real(
     arg: str,
     value: Any,
@@ -47,14 +114,16 @@ def check_real(
     low: float | None = None,
     high: float | None = None,
 ) -> Any:
-    """Checks a concrete real scalar parameter; traced values pass through unchecked."""
+    """Checks a concrete real scalar parameter; traced values pass through unchecked.
+
+    The value must be finite and within the compute dtype's range (float32 unless x64).
+    """
     if is_traced(value):
         return value
     if isinstance(value, bool | str | bytes) or np.ndim(value) != 0 or np.iscomplexobj(value):
         raise TypeError(f"`{arg}` must be a real scalar; got {value!r}.")
     x = _as_float(arg, value)
-    if not math.isfinite(x):
-        raise ValueError(f"`{arg}` must be finite; got {value!r}.")
+    check_finite(arg, value, x)
     if positive and not x > 0:
         raise ValueError(f"`{arg}` must be > 0; got {value!r}.")
     if nonnegative and not x >= 0:

@@ -11,6 +11,7 @@ import numpy as np
 from jaxinit._src.core.base import BaseInitializer, FrozenArray
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray
+from jaxinit._src.core.validation import check_finite, is_traced
 
 
 class _Fill(BaseInitializer):
@@ -75,12 +76,16 @@ class Constant(BaseInitializer):
     .. math:: w_{i} = \text{value}_{i} \quad (\text{value broadcast to the shape})
 
     Args:
-      value: a scalar or an array (e.g. a 3x3 Laplacian kernel), broadcastable to the shape.
+      value: a finite number or a rectangular numeric array (e.g. a 3x3 Laplacian kernel;
+        bfloat16, float8 and complex included), broadcast to the shape as in jax. NaN and inf
+        are refused, so equal values are equal initializers.
       dtype: the default dtype (integers and booleans allowed).
 
     Raises:
-      ValueError: at call time, if `value` does not broadcast to the shape.
-      TypeError: at call time, for a complex `value` with a real dtype.
+      TypeError: when built, for a non-numeric `value` (None, a string, an object); at call
+        time, for a complex `value` with a real dtype.
+      ValueError: when built, for a ragged, NaN, infinite or out-of-range `value`; at call
+        time, if it does not broadcast to the shape or does not fit the dtype (300 in int8).
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxinit
@@ -104,14 +109,11 @@ class Constant(BaseInitializer):
         return self.value.array if isinstance(self.value, FrozenArray) else self.value
 
     def validate(self) -> None:
-        v = self._value()
-        if isinstance(v, str) or (isinstance(v, np.ndarray) and v.dtype.kind not in "biufc"):
-            raise TypeError(f"`value` must be a number or a numeric array; got {self.value!r}.")
+        object.__setattr__(self, "value", _check_value(self.value))
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         v = self._value()
         try:
-            np.broadcast_shapes(np.shape(v), shape)
             ok = np.broadcast_shapes(np.shape(v), shape) == shape
         except ValueError:
             ok = False
@@ -121,6 +123,17 @@ class Constant(BaseInitializer):
             )
         if np.iscomplexobj(v) and not jnp.issubdtype(dtype, jnp.complexfloating):
             raise TypeError(f"`value`={self.value!r} is complex but `dtype` is {dtype}.")
+        if jnp.issubdtype(dtype, jnp.integer) and not is_traced(v) and np.size(v):
+            info = jnp.iinfo(dtype)
+            lo, hi = float(np.min(v)), float(np.max(v))
+            if lo < info.min or hi > info.max:
+                raise ValueError(
+                    f"`value`={self.value!r} is out of the range of `dtype` {dtype} "
+                    f"[{info.min}, {info.max}]."
+                )
+
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        return [("value", _largest_part(np.asarray(self._value())))]
 
     def target_std(self, shape: tuple[int, ...]) -> float | None:
         """0 for a scalar; None for an array, whose values vary by position."""
@@ -128,6 +141,44 @@ class Constant(BaseInitializer):
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         return jnp.broadcast_to(jnp.asarray(self._value(), dtype), shape)
+
+
+_VALUE_ERROR = (
+    "`value` must be a number or a rectangular numeric array (bool, int, float -- bfloat16 and "
+    "float8 included -- or complex); got {value!r}."
+)
+
+
+def _largest_part(a: np.ndarray) -> float:
+    """The largest magnitude of a real or imaginary part of `a` (nan if one is nan)."""
+    if not a.size:
+        return 0.0
+    parts = a.astype(np.complex128) if np.iscomplexobj(a) else a.astype(np.float64)
+    return float(np.max(np.abs(np.concatenate([parts.real.ravel(), parts.imag.ravel()]))))
+
+
+def _check_value(value: Any) -> Any:
+    """`constant`'s `value`, checked and normalized: a hashable scalar, a `FrozenArray`, or a
+    traced value (unchecked). Raises a TypeError for a non-numeric value and a ValueError for a
+    ragged, non-finite or out-of-range one."""
+    if is_traced(value):
+        return value
+    raw = value.array if isinstance(value, FrozenArray) else value
+    if raw is None or isinstance(raw, str | bytes):
+        raise TypeError(_VALUE_ERROR.format(value=value))
+    try:
+        a = np.asarray(raw)
+    except (ValueError, TypeError):  # a ragged nested sequence
+        raise ValueError(_VALUE_ERROR.format(value=value)) from None
+    if a.dtype == object and isinstance(raw, int):
+        raise ValueError(f"`value`={value!r} is out of the range of every integer dtype.")
+    if a.dtype != np.bool_ and not jnp.issubdtype(a.dtype, jnp.number):
+        raise TypeError(_VALUE_ERROR.format(value=value))
+    if jnp.issubdtype(a.dtype, jnp.inexact):
+        check_finite("value", value, _largest_part(a))
+    if a.ndim:
+        return FrozenArray(a)
+    return raw if isinstance(raw, bool | int | float | complex) else a[()]
 
 
 zeros = Zeros()

@@ -16,11 +16,26 @@ from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, RealNumeric
 from jaxinit._src.core.units import Unit
-from jaxinit._src.core.validation import check_bool, check_less, check_real, is_traced
+from jaxinit._src.core.validation import (
+    check_bool,
+    check_less,
+    check_real,
+    compute_limit,
+    is_traced,
+    normal_max,
+)
 
 
 def _is_zero(x: Any) -> bool:
     return not is_traced(x) and float(x) == 0.0
+
+
+def normal_magnitudes(
+    stddev: Any, mean: Any, dtype: Any, names: tuple[str, str] = ("stddev", "mean")
+) -> list[tuple[str, float]]:
+    """`BaseInitializer.magnitudes` of N(mean, stddev^2): the extreme draw, |mean| + z * std."""
+    spread = float(stddev) * normal_max(dtype)
+    return [(names[0], spread), (names[1], abs(float(mean)) + spread)]
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -36,7 +51,8 @@ class Uniform(BaseInitializer):
       dtype: the default dtype (real).
 
     Raises:
-      ValueError: for a negative or non-finite `scale`.
+      ValueError: for a negative or non-finite `scale` (when built), or one beyond the output
+        dtype's range (when called).
 
     Examples:
       >>> import jax, jaxinit
@@ -55,6 +71,9 @@ class Uniform(BaseInitializer):
 
     def target_std(self, shape: tuple[int, ...]) -> float:
         return float(self.scale) / math.sqrt(12)
+
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        return [("scale", float(self.scale))]
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         return samplers.uniform(key, shape, dtype, layout) * jnp.array(self.scale, dtype)
@@ -76,7 +95,8 @@ class UniformRange(BaseInitializer):
       dtype: the default dtype (real).
 
     Raises:
-      ValueError: unless ``minval < maxval``, both finite.
+      ValueError: unless ``minval < maxval``, both finite, with a finite width (when built);
+        for bounds beyond the output dtype's range (when called).
 
     Examples:
       >>> import jax, jaxinit
@@ -94,9 +114,21 @@ class UniformRange(BaseInitializer):
         check_real("minval", self.minval)
         check_real("maxval", self.maxval)
         check_less("minval", self.minval, "maxval", self.maxval)
+        if not (is_traced(self.minval) or is_traced(self.maxval)):
+            # The draw is minval + u * (maxval - minval): the width must be finite too.
+            width = float(self.maxval) - float(self.minval)
+            limit, name = compute_limit()
+            if not width <= limit:
+                raise ValueError(
+                    f"`maxval` - `minval` = {width:.4g} overflows {name} (largest finite value "
+                    f"{limit:.7g}); got minval={self.minval!r}, maxval={self.maxval!r}."
+                )
 
     def target_std(self, shape: tuple[int, ...]) -> float:
         return (float(self.maxval) - float(self.minval)) / math.sqrt(12)
+
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        return [("minval", abs(float(self.minval))), ("maxval", abs(float(self.maxval)))]
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         return samplers.uniform(key, shape, dtype, layout, self.minval, self.maxval)
@@ -116,7 +148,8 @@ class Normal(BaseInitializer):
       mean: the mean (keyword-only; jax has none).
 
     Raises:
-      ValueError: for a negative or non-finite `stddev`.
+      ValueError: for a negative or non-finite `stddev` (when built), or one whose draws
+        (``|mean| + 5.5 stddev`` at most) exceed the output dtype's range (when called).
 
     Examples:
       >>> import jax, jaxinit
@@ -138,6 +171,9 @@ class Normal(BaseInitializer):
 
     def target_std(self, shape: tuple[int, ...]) -> float:
         return float(self.stddev)
+
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        return normal_magnitudes(self.stddev, self.mean, dtype)
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         x = samplers.normal(key, shape, dtype, layout) * jnp.array(self.stddev, dtype)

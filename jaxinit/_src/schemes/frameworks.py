@@ -26,8 +26,8 @@ from jaxinit._src.core.typing import (
     RealNumeric,
 )
 from jaxinit._src.core.validation import check_choice, check_int, check_real
-from jaxinit._src.schemes.elementwise import Normal
-from jaxinit._src.schemes.variance import AxesFields, VarianceScheme, documented
+from jaxinit._src.schemes.elementwise import Normal, normal_magnitudes
+from jaxinit._src.schemes.variance import AxesFields, VarianceScheme, check_slope, documented
 
 _MXNET_MODES = {"avg": "fan_avg", "in": "fan_in", "out": "fan_out"}
 CAFFE_NORMS = {"fan_in": "fan_in", "fan_out": "fan_out", "average": "fan_avg"}
@@ -66,6 +66,9 @@ class UniformUnitScaling(BaseInitializer):
 
     def target_std(self, shape: tuple[int, ...]) -> float:
         return float(self.factor) / math.sqrt(math.prod(shape[:-1]))
+
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        return [("factor", float(self.factor) * math.sqrt(3.0 / math.prod(shape[:-1])))]
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         bound = self.factor * math.sqrt(3.0 / math.prod(shape[:-1]))
@@ -113,6 +116,7 @@ class _MXNetXavierParams(VarianceScheme):
 @dataclasses.dataclass(frozen=True, repr=False)
 class MXNetXavier(AxesFields, _MXNetXavierParams):
     name: ClassVar[str] = "mxnet_xavier"
+    scale_arg: ClassVar[str | None] = "magnitude"
 
     def scheme(self) -> tuple[Any, str, str]:
         mode = _MXNET_MODES[self.factor_type]
@@ -151,7 +155,7 @@ class _MSRAPreluParams(VarianceScheme):
     def validate(self) -> None:
         VarianceScheme.validate(self)
         check_choice("factor_type", self.factor_type, MXNET_FACTOR_TYPES)
-        check_real("slope", self.slope)
+        check_slope("slope", self.slope)
 
 
 @documented(_MSRA_DOC)
@@ -281,6 +285,9 @@ class CaffeGaussian(BaseInitializer):
                 f"`sparse`={self.sparse} exceeds the number of outputs shape[-1]={shape[-1]} "
                 f"of `shape` {shape}."
             )
+
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        return normal_magnitudes(self.std, self.mean, dtype, names=("std", "mean"))
 
     def target_std(self, shape: tuple[int, ...]) -> float:
         """The std of the (sparse) values: a kept fraction p of N(mean, std^2), zeros else."""

@@ -18,7 +18,13 @@ from jaxinit._src.core import sharding
 from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, Axes, DTypeLike, KeyArray, RealNumeric
-from jaxinit._src.core.validation import check_int, check_real, freeze_axes, normalize_axes
+from jaxinit._src.core.validation import (
+    check_dims,
+    check_int,
+    check_real,
+    freeze_axes,
+    normalize_axes,
+)
 from jaxinit._src.schemes import householder
 
 
@@ -190,6 +196,15 @@ class HouseholderInitializer(BaseInitializer):
 
     complex_ok: ClassVar[bool] = True
     needs_out_sharding: ClassVar[bool] = True
+    scale: RealNumeric
+
+    def check_call(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        check_dims(self.name, shape)
+        super().check_call(shape, dtype)
+
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        """Every entry of a (semi-)orthogonal matrix is at most 1 in modulus: `scale` bounds."""
+        return [("scale", abs(float(self.scale)))]
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -21,18 +21,21 @@ from jax import lax
 from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, RealNumeric
-from jaxinit._src.core.validation import check_int, check_real
+from jaxinit._src.core.validation import check_dims, check_int, check_real
 from jaxinit._src.schemes.orthogonal import HouseholderInitializer, Orthogonal
 
 _GATES_ERROR = (
     "{name} needs a `shape` whose last axis holds `gates`={gates} equal blocks, i.e. "
-    "(..., {what}, gates * units); got {shape}."
+    "{layout}; got {shape}."
 )
 
 
-def _check_gated(name: str, shape: tuple[int, ...], gates: int, rank: int, what: str) -> None:
-    if len(shape) < rank or shape[-1] % gates:
-        raise ValueError(_GATES_ERROR.format(name=name, gates=gates, shape=shape, what=what))
+def _check_gated(name: str, shape: tuple[int, ...], gates: int, layout: str) -> None:
+    """Raises unless `shape` has the rank of `layout` (its commas) and a last axis divisible by
+    `gates`."""
+    check_dims(name, shape)
+    if len(shape) < layout.count(",") or shape[-1] % gates:
+        raise ValueError(_GATES_ERROR.format(name=name, gates=gates, shape=shape, layout=layout))
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -77,7 +80,7 @@ class GatedOrthogonal(HouseholderInitializer):
         check_real("scale", self.scale, nonnegative=True)
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        _check_gated(self.name, shape, self.gates, 2, "in")
+        _check_gated(self.name, shape, self.gates, "(..., in, gates * units)")
 
     def target_std(self, shape: tuple[int, ...]) -> float | None:
         """Each gate's (n, m) block is `orthogonal`'s: ``scale / sqrt(max(n, m))``."""
@@ -147,7 +150,10 @@ class LstmForgetBias(BaseInitializer):
             )
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        _check_gated(self.name, shape, self.gates, 1, "")
+        _check_gated(self.name, shape, self.gates, "(..., gates * units)")
+
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        return [("forget_bias", abs(float(self.forget_bias)))]
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         h = shape[-1] // self.gates

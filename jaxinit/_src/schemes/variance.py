@@ -17,7 +17,7 @@ import numpy as np
 
 from jaxinit._src.core import samplers
 from jaxinit._src.core.base import BaseInitializer
-from jaxinit._src.core.dtypes import real_dtype
+from jaxinit._src.core.dtypes import compute_dtype, real_dtype
 from jaxinit._src.core.fans import Fans, check_groups, compute_fans
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import (
@@ -31,7 +31,14 @@ from jaxinit._src.core.typing import (
     RealNumeric,
 )
 from jaxinit._src.core.units import Unit
-from jaxinit._src.core.validation import check_choice, check_real, freeze_axes, is_traced
+from jaxinit._src.core.validation import (
+    check_choice,
+    check_fits,
+    check_real,
+    freeze_axes,
+    is_traced,
+    normal_max,
+)
 
 _GAINS = {
     "linear": 1.0,
@@ -65,13 +72,14 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
     Args:
       nonlinearity: one of the names above.
-      param: the negative slope of ``leaky_relu`` (only for it).
+      param: the negative slope of ``leaky_relu`` (only for it), finite with a finite square.
 
     Returns:
-      The gain, a Python float.
+      The gain, a Python float (a traced `param` gives a traced gain).
 
     Raises:
-      ValueError: for an unknown nonlinearity, or `param` given for another nonlinearity.
+      ValueError: for an unknown nonlinearity, `param` given for another nonlinearity, or a
+        non-finite `param` or one whose square overflows.
       TypeError: for a non-numeric (or boolean) `param`.
 
     Examples:
@@ -86,7 +94,9 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """
     check_choice("nonlinearity", nonlinearity, (*NONLINEARITIES,))
     if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else check_real("param", param)
+        slope = 0.01 if param is None else check_slope("param", param)
+        if is_traced(slope):
+            return jnp.sqrt(2.0 / (1 + slope**2))  # type: ignore[return-value]
         return math.sqrt(2.0 / (1 + float(slope) ** 2))
     if param is not None:
         raise ValueError(
@@ -94,6 +104,21 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
             f"got nonlinearity={nonlinearity!r}."
         )
     return _GAINS[nonlinearity]
+
+
+#: The largest |slope| whose square is finite in float64 (and whose gain is above 1e-150).
+_MAX_SLOPE = 1e150
+
+
+def check_slope(arg: str, value: Any) -> Any:
+    """A leaky-ReLU/PReLU slope: a real scalar whose square is finite (traced ones pass)."""
+    check_real(arg, value)
+    if not is_traced(value) and abs(float(value)) > _MAX_SLOPE:
+        raise ValueError(
+            f"`{arg}`={value!r} is too large: the gain uses its square, which must be finite "
+            f"(|{arg}| <= {_MAX_SLOPE:g})."
+        )
+    return value
 
 
 def variance_sample(
@@ -132,6 +157,9 @@ class VarianceScheme(BaseInitializer):
     """
 
     complex_ok: ClassVar[bool] = True
+    #: The parameter the scheme's scale comes from, named when it overflows the dtype (None:
+    #: a fixed scale that cannot).
+    scale_arg: ClassVar[str | None] = None
     in_axis: Axes
     out_axis: Axes
     batch_axis: Axes
@@ -163,6 +191,25 @@ class VarianceScheme(BaseInitializer):
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         self.fans(shape)
+        scale, mode, _ = self.scheme()
+        n = self.fans(shape).denominator(mode)
+        if self.scale_arg is not None and self.concrete and n > 0:
+            # The variance scale / n is rounded to the compute dtype before the square root.
+            arg = self.scale_arg
+            check_fits(arg, getattr(self, arg), float(scale) / n, compute_dtype(dtype))
+
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        """The extreme draw: ``sqrt(scale / n)`` times the distribution's largest unit draw."""
+        scale, mode, distribution = self.scheme()
+        n = self.fans(shape).denominator(mode)
+        if self.scale_arg is None or not n > 0:
+            return []
+        std = math.sqrt(float(scale) / n)
+        unit = {"normal": normal_max(dtype), "uniform": math.sqrt(3.0)}.get(distribution)
+        if unit is None:  # truncated at 2 std (complex: the modulus, with its own constant)
+            c = samplers.complex_truncated_std(2.0) if samplers.is_complex(dtype) else None
+            unit = 2.0 / (c or samplers.TRUNC_STD_2)
+        return [(self.scale_arg, std * unit)]
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         scale, mode, distribution = self.scheme()
@@ -244,7 +291,8 @@ _VARIANCE_SCALING_DOC = r"""Scales its distribution to the shape of the weight.
 
     Raises:
       ValueError: for an unknown `mode` or `distribution` or a bad `scale` (when built), and for
-        axes out of range or a rank <= 1 shape with default axes (when called).
+        axes out of range, a rank <= 1 shape with default axes or a `scale` whose values exceed
+        the output dtype's range (when called).
 
     Examples:
       >>> import jax, jaxinit
@@ -269,6 +317,7 @@ class _VarianceScalingParams(VarianceScheme):
 @dataclasses.dataclass(frozen=True, repr=False)
 class VarianceScaling(AxesFields, _VarianceScalingParams):
     name: ClassVar[str] = "variance_scaling"
+    scale_arg: ClassVar[str | None] = "scale"
 
     def validate(self) -> None:
         VarianceScheme.validate(self)
@@ -383,7 +432,7 @@ class _He(AxesFields, VarianceScheme):
                     f"`negative_slope`={self.negative_slope!r} needs "
                     f"nonlinearity='leaky_relu'; got nonlinearity={self.nonlinearity!r}."
                 )
-            check_real("negative_slope", self.negative_slope)
+            check_slope("negative_slope", self.negative_slope)
 
     def scheme(self) -> tuple[Any, str, str]:
         if self.nonlinearity is None:
@@ -405,7 +454,7 @@ _HE_DOC = r"""He (Kaiming) {kind}: ``variance_scaling(2.0, "fan_in", "{distribut
     Args:
       {axes}
       nonlinearity: optional torch nonlinearity name (keyword-only).
-      negative_slope: the leaky_relu slope (keyword-only).
+      negative_slope: the leaky_relu slope (keyword-only); it may be traced.
 
     Raises:
       ValueError: for an unknown nonlinearity or a slope without ``leaky_relu``.
