@@ -15,6 +15,7 @@ import contextlib
 import importlib.util
 import inspect
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -76,13 +77,46 @@ _REPORT_DESCRIPTION = (
 
 
 def _device_count(text: str) -> int:
-    """argparse type of ``--devices``: a positive int."""
+    """argparse type of ``--devices``: an int in 1..MAX_DEVICES."""
     from jaxinit._src.tools.report import report as report_lib
 
     try:
         return report_lib.check_device_count(text)
     except report_lib.ReportError as e:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from e
+        limit = report_lib.MAX_DEVICES
+        raise argparse.ArgumentTypeError(
+            f"must be a positive integer <= {limit}; got {text!r}"
+        ) from e
+
+
+#: The seeds `jax.random.key` takes: a signed 64-bit integer.
+SEED_RANGE = (-(2**63), 2**63 - 1)
+
+
+def _seed(text: str) -> int:
+    """argparse type of ``--seed``: an int `jax.random.key` accepts (64-bit)."""
+    lo, hi = SEED_RANGE
+    try:
+        seed = int(text, 10)
+    except ValueError:
+        seed = None
+    if seed is None or not lo <= seed <= hi:
+        raise argparse.ArgumentTypeError(f"must be an integer in [-2**63, 2**63 - 1]; got {text!r}")
+    return seed
+
+
+def _output_file(text: str) -> str:
+    """argparse type of an output path (``--json``, ``--plot``): checked before any work is done,
+    so a long run never ends in a FileNotFoundError."""
+    path = Path(text)
+    folder = path.parent
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory; give a file path")
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: no directory {str(folder)!r}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: permission denied")
+    return text
 
 
 @contextlib.contextmanager
@@ -275,16 +309,21 @@ def _add_report(sub: Any) -> None:
         "--devices",
         metavar="N",
         type=_device_count,
-        help=f"use N devices; on CPU they are simulated (default "
+        help=f"use N devices, 1..{report_lib.MAX_DEVICES}; on CPU they are simulated (default "
         f"{report_lib.DEFAULT_CPU_DEVICES} on CPU, all local devices elsewhere)",
     )
-    p.add_argument("--seed", type=int, default=0, help="the root key's seed (default 0)")
+    p.add_argument(
+        "--seed", type=_seed, default=0, help="the root key's seed, a 64-bit int (default 0)"
+    )
     p.add_argument(
         "--plot",
         metavar="FILE.png",
+        type=_output_file,
         help="draw per-parameter target vs measured std and the signal propagation",
     )
-    p.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
+    p.add_argument(
+        "--json", metavar="FILE", type=_output_file, help="also write the report as JSON to FILE"
+    )
     p.add_argument("--no-compare", action="store_true", help="skip timing Flax's own init")
     p.set_defaults(run=_report)
 
@@ -456,7 +495,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="PATH",
         help="golden file (default: the CPU goldens shipped in the package)",
     )
-    verify.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
+    verify.add_argument(
+        "--json", metavar="OUT", type=_output_file, help="also write the results as JSON to OUT"
+    )
     verify.set_defaults(run=_verify)
     args = parser.parse_args(argv)
     return args.run(args)

@@ -24,6 +24,9 @@ REFERENCE_MODEL_BASE = "jaxinit._src.tools.report.reference_model:reference_base
 DEFAULT_CPU_DEVICES = 8
 #: The axes of the report's mesh, which a model's partition metadata may name.
 MESH_AXES = ("data", "model")
+#: The most devices ``--devices`` may ask for: XLA:CPU simulates each device with its own
+#: buffers and threads, and far beyond this a report would run for hours (99999 never ends).
+MAX_DEVICES = 1024
 
 
 class ReportError(ValueError):
@@ -32,13 +35,16 @@ class ReportError(ValueError):
 
 # -- devices and mesh ------------------------------------------------------------------------------
 def check_device_count(value: Any) -> int:
-    """`value` as a device count (a positive int), else `ReportError` naming ``--devices``."""
+    """`value` as a device count (an int in 1..`MAX_DEVICES`), else `ReportError` naming
+    ``--devices``."""
     try:
         n = int(value, 10) if isinstance(value, str) else int(value)
     except (TypeError, ValueError):
         n = None
-    if n is None or n < 1 or isinstance(value, bool | float):
-        raise ReportError(f"`--devices` must be a positive integer; got {value!r}.")
+    if n is None or not 1 <= n <= MAX_DEVICES or isinstance(value, bool | float):
+        raise ReportError(
+            f"`--devices` must be a positive integer <= {MAX_DEVICES}; got {value!r}."
+        )
     return n
 
 
@@ -116,7 +122,7 @@ def load_factory(spec: str) -> Callable[..., Any]:
     try:
         with _cwd_importable():
             module = importlib.import_module(module_name)
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # an import that exits is a bad --model, not an exit
         raise ReportError(
             f"`--model {spec}`: cannot import module {module_name!r} ({type(e).__name__}: {e})."
         ) from e
@@ -166,6 +172,10 @@ def build_abstract(factory: Callable[..., Any], spec: str, mesh: Any, seed: int)
         raise ReportError(
             f"`--model {spec}` returned a {type(e.args[0]).__name__}, not an nnx.Module (linen "
             "modules and parameter trees are not supported by the report)."
+        ) from None
+    except SystemExit as e:
+        raise ReportError(
+            f"`--model {spec}` exited (SystemExit({e.code!r})) instead of returning an nnx.Module."
         ) from None
     except Exception as e:
         raise ReportError(

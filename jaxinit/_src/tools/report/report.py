@@ -27,6 +27,7 @@ import numpy as np
 
 from jaxinit._src.tools.report.environment import (
     DEFAULT_CPU_DEVICES,
+    MAX_DEVICES,
     REFERENCE_MODEL,
     REFERENCE_MODEL_BASE,
     ReportError,
@@ -55,8 +56,9 @@ from jaxinit._src.tools.report.schemes import DEFAULT_SCHEME, SCHEMES, get_schem
 
 #: What cli.py and the tests use: this module's own names and the layers' re-exported.
 __all__ = [
-    "DEFAULT_CPU_DEVICES", "DEFAULT_SCHEME", "REFERENCE_MODEL", "SCHEMES", "STD_Z", "Options",
-    "Report", "ReportError", "Row", "Stage", "check_device_count", "configure_devices",
+    "DEFAULT_CPU_DEVICES", "DEFAULT_SCHEME", "MAX_DEVICES", "REFERENCE_MODEL", "SCHEMES",
+    "STD_Z", "Options", "Report", "ReportError", "Row", "Stage", "check_device_count",
+    "configure_devices",
     "device_count_error", "get_scheme", "make_rows", "run", "select_devices",
 ]  # fmt: skip
 
