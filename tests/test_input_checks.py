@@ -162,10 +162,12 @@ def test_lstm_forget_bias_shape_error_reads_well():
 
 
 def test_rank_one_fan_error_starts_with_jax_words():
-    with pytest.raises(ValueError, match=r"^Can't compute input and output sizes of a "
-                       r"1-dimensional weights tensor") as info:  # fmt: skip
-        jaxinit.he_normal()(KEY, (7,))
-    check_message(info, "shape", "(7,)", "in_axis=0")
+    # jax's testVarianceScalingError matches this regex.
+    jax_words = "Can't compute input and output sizes of a 1-dimensional weights tensor. Must be"
+    for init in (jaxinit.he_normal(), jaxinit.variance_scaling(1.0, "fan_avg", "truncated_normal")):
+        with pytest.raises(ValueError, match=rf"^{jax_words} at least 2D") as info:
+            init(KEY, (5,))
+        check_message(info, "shape", "(5,)", "rank 1", "in_axis=0")
 
 
 # -- traced slopes --------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ import numpy as np
 from jaxinit._src.core.validation import normalize_axes
 
 _RANK_ERROR = (
-    "Can't compute input and output sizes of a {rank}-dimensional weights tensor: "
-    "`shape` {shape} has rank {rank}, so no axis -2 for the default `in_axis=-2`; "
+    "Can't compute input and output sizes of a {rank}-dimensional weights tensor. Must be at "
+    "least 2D with the default `in_axis=-2` (`shape` {shape} has rank {rank}, so no axis -2): "
     "pass the axes explicitly, e.g. `in_axis=0, out_axis=()` for fan_in = shape[0] "
     "(a bias or a vector), or use an initializer that needs no fans."
 )
