@@ -308,15 +308,18 @@ def test_orthogonal_is_orthogonal_in_both():
         assert _gram_error(pair.ours(KEY, pair.shape), gain) < 4e-5
 
 
-def test_sparse_zeros_per_column_and_values():
-    shape, sparsity, std = (400, 512), 0.25, 0.05  # 0.25 * 400 = 100 exactly in floats too
+def test_sparse_zeros_per_input_unit_and_values():
+    # torch's (out, in) weight: ceil(s * out) zeros in each input column. The same layer's
+    # (in, out) kernel here: the same count in each input row.
+    (fan_in, fan_out), sparsity, std = (400, 512), 0.25, 0.05  # 0.25 * 512 = 128 exactly
     torch.manual_seed(0)
-    w = torch.empty(shape)
+    w = torch.empty(fan_out, fan_in)
     _T.sparse_(w, sparsity, std)
-    theirs = w.numpy()
-    ours = np.asarray(jaxinit.sparse(sparsity, std)(KEY, shape))
+    theirs = to_jax(w)  # (in, out)
+    ours = np.asarray(jaxinit.sparse(sparsity, std)(KEY, (fan_in, fan_out)))
     for x in (theirs, ours):
-        assert ((x == 0).sum(axis=0) == 100).all()
+        assert x.shape == (fan_in, fan_out)
+        assert ((x == 0).sum(axis=1) == 128).all()
     stats.assert_same_law(ours[ours != 0], theirs[theirs != 0], norm(std), support=True)
 
 

@@ -224,29 +224,49 @@ def test_positive_unitball_errors():
 
 
 @pytest.mark.parametrize("sparsity", [0.0, 0.1, 0.25, 0.3, 0.5, 0.9, 0.99, 1.0])
-@pytest.mark.parametrize("shape", [(10, 7), (37, 5), (3, 20, 4)])
-def test_sparse_zero_count_per_column(sparsity, shape):
+@pytest.mark.parametrize("shape", [(10, 7), (37, 5), (3, 20, 4), (5, 1000)])
+def test_sparse_zero_count_per_input_unit(sparsity, shape):
+    # PyTorch's rule: each input unit (a row of the (in, out) kernel) has ceil(s * out) zeros.
     w = Sparse(sparsity)(KEY, shape)
-    zeros = math.ceil(Fraction(str(sparsity)) * shape[-2])
-    np.testing.assert_array_equal((w == 0).sum(axis=-2), zeros)
+    zeros = math.ceil(Fraction(str(sparsity)) * shape[-1])
+    np.testing.assert_array_equal((w == 0).sum(axis=-1), zeros)
 
 
 def test_sparse_counts_decimal_sparsity():
-    # 0.3 * 10 is 3.0000000000000004 in floats; the decimal 0.3 of 10 rows is 3 zeros.
-    w = Sparse(0.3)(KEY, (10, 50))
-    np.testing.assert_array_equal((w == 0).sum(axis=0), 3)
+    # 0.3 * 10 is 3.0000000000000004 in floats; the decimal 0.3 of 10 outputs is 3 zeros.
+    w = Sparse(0.3)(KEY, (50, 10))
+    np.testing.assert_array_equal((w == 0).sum(axis=1), 3)
 
 
 @pytest.mark.parametrize("nonzeros", [0, 1, 5, 15, 20])
 @pytest.mark.parametrize("shape", [(20, 9), (2, 30, 3)])
-def test_sparse_nonzeros_per_column(nonzeros, shape):
+def test_sparse_nonzeros_per_output_unit(nonzeros, shape):
+    # Martens's rule: each output unit (a column) keeps `nonzeros` incoming weights.
     w = Sparse(None, nonzeros=nonzeros)(KEY, shape)
     np.testing.assert_array_equal((w != 0).sum(axis=-2), nonzeros)
 
 
+@pytest.mark.parametrize(
+    ("init", "axis", "count"),
+    [(Sparse(0.25, axis=-2), -2, 10), (Sparse(None, nonzeros=4, axis=-1), -1, 20 - 4)],
+)
+def test_sparse_axis_overrides_the_counted_axis(init, axis, count):
+    w = init(KEY, (40, 20))
+    np.testing.assert_array_equal((w == 0).sum(axis=axis), count)
+
+
+def test_sparse_zeros_are_the_lowest_scores_of_each_line():
+    # The pattern is a uniformly random subset: every position of a line is zeroed about
+    # equally often. 4000 lines of 8, 2 zeros each: each position is zeroed with p = 1/4,
+    # count ~ Binomial(4000, 1/4), std 27.4; 5 standard deviations.
+    w = Sparse(0.25)(KEY, (4000, 8))
+    per_position = np.asarray((w == 0).sum(axis=0))
+    assert np.abs(per_position - 1000).max() < 5 * math.sqrt(4000 * 0.25 * 0.75)
+
+
 def test_sparse_traced_sparsity():
-    w = jax.jit(lambda s: Sparse(s)(KEY, (10, 6)))(jnp.float32(0.5))
-    np.testing.assert_array_equal((w == 0).sum(axis=0), 5)
+    w = jax.jit(lambda s: Sparse(s)(KEY, (6, 10)))(jnp.float32(0.5))
+    np.testing.assert_array_equal((w == 0).sum(axis=1), 5)
 
 
 def test_sparse_std_of_nonzeros():
@@ -260,24 +280,47 @@ def test_sparse_std_of_nonzeros():
     assert abs(nz.std() - stddev) < 6 * stddev / math.sqrt(2 * n)
 
 
+def test_sparse_values_are_jax_normal_of_the_key():
+    # One threefry pass: its XOR half is jax's own draw, so the kept values are exactly
+    # jax.random.normal(key) * stddev; the zero pattern comes from the other half.
+    # (jitted, as jaxinit always is: jax's eager op-by-op erf_inv differs in the last bit.)
+    w = np.asarray(Sparse(0.5, 0.1)(KEY, (64, 48)))
+    ref = np.asarray(jax.jit(lambda k: jax.random.normal(k, (64, 48)) * jnp.float32(0.1))(KEY))
+    np.testing.assert_array_equal(w[w != 0], ref[w != 0])
+
+
 def test_sparse_pattern_comes_from_key():
     init = Sparse(0.5)
-    mask = lambda key: np.asarray(init(key, (64, 32)) == 0)
+    mask = lambda key: np.asarray(init(key, (32, 64)) == 0)
     np.testing.assert_array_equal(mask(KEY), mask(jax.random.key(0)))
     assert not np.array_equal(mask(KEY), mask(jax.random.key(1)))
-    # Columns get independent patterns.
+    # Input units get independent patterns.
     m = mask(KEY)
-    assert len({m[:, j].tobytes() for j in range(m.shape[1])}) > 1
+    assert len({m[i].tobytes() for i in range(m.shape[0])}) > 1
 
 
 def test_sparse_legacy_key():
-    w = Sparse(0.5)(jax.random.PRNGKey(3), (16, 4))
-    np.testing.assert_array_equal((w == 0).sum(axis=0), 8)
+    w = Sparse(0.5)(jax.random.PRNGKey(3), (4, 16))
+    np.testing.assert_array_equal((w == 0).sum(axis=1), 8)
+
+
+def test_sparse_float64_draws_twice_with_the_same_counts():
+    # float64 draws 64 bits per value, so the pattern comes from a second draw.
+    with jax.enable_x64(True):
+        w = np.asarray(Sparse(0.25, 1.0)(KEY, (40, 12), jnp.float64))
+        ref = np.asarray(
+            jax.jit(lambda k: jax.random.normal(k, (40, 12), jnp.float64))(jax.random.split(KEY)[0])
+        )
+    assert w.dtype == np.float64
+    np.testing.assert_array_equal((w == 0).sum(axis=1), 3)
+    np.testing.assert_array_equal(w[w != 0], ref[w != 0])
 
 
 def test_sparse_call_errors():
-    with pytest.raises(ValueError, match=r"`nonzeros`=11.*\(10, 4\)"):
+    with pytest.raises(ValueError, match=r"`nonzeros`=11.*shape\[-2\]=10.*\(10, 4\)"):
         Sparse(None, nonzeros=11)(KEY, (10, 4))
+    with pytest.raises(ValueError, match=r"`axis` must be -1, -2 or None; got 0"):
+        Sparse(0.5, axis=0)
     with pytest.raises(ValueError, match="`shape`"):
         Sparse(0.5)(KEY, (10,))
     with pytest.raises(TypeError, match="`dtype`"):

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxinit._src.core import samplers
+from jaxinit._src.core import samplers, streams
 from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, RealNumeric
@@ -25,8 +25,8 @@ from jaxinit._src.core.validation import check_int, check_real, is_traced
 
 _RANK_ERROR = "`shape` must have rank {ranks} for `{name}`; got {shape} (rank {rank}). {hint}"
 _SPARSE_CHOICE_ERROR = (
-    "`sparse` needs exactly one of `sparsity` (fraction of zeros per column) and `nonzeros` "
-    "(non-zeros per column); got sparsity={sparsity!r}, nonzeros={nonzeros!r}."
+    "`sparse` needs exactly one of `sparsity` (fraction of zeros per unit) and `nonzeros` "
+    "(non-zeros per unit); got sparsity={sparsity!r}, nonzeros={nonzeros!r}."
 )
 
 
@@ -305,45 +305,90 @@ class PositiveUnitball(BaseInitializer):
         return jnp.where(total > 0, u / total, jnp.asarray(1 / fan, dtype))
 
 
+def _lowest(scores: Array, count: Any, axis: int) -> Array:
+    """Whether each element is among the `count` lowest of `scores` along `axis`.
+
+    `scores` are distinct uint32 per line (`_scores`), so the count-th lowest is found by
+    bisection over the 2**32 values: 32 rounds of compare-and-count, which read `scores` and
+    keep one value per line. Unlike a sort (or argsort, which carries the indices too), this
+    needs no temporaries beyond `scores` itself, and a line split across devices costs a small
+    all-reduce per round instead of gathering the line.
+    """
+    line = list(scores.shape)
+    line[axis] = 1
+    count = jnp.asarray(count).astype(jnp.int32)
+
+    def halve(_, bounds):
+        lo, hi = bounds  # the count-th lowest is in [lo, hi]
+        mid = lo + (hi - lo) // np.uint32(2)
+        below = jnp.sum(scores <= mid, axis=axis, keepdims=True, dtype=jnp.int32)
+        enough = below >= count
+        return jnp.where(enough, lo, mid + np.uint32(1)), jnp.where(enough, mid, hi)
+
+    start = (jnp.zeros(line, jnp.uint32), jnp.full(line, np.iinfo(np.uint32).max, jnp.uint32))
+    threshold, _ = lax.fori_loop(0, 32, halve, start)
+    return (scores <= threshold) & (count > 0)
+
+
+def _scores(bits: Array, axis: int) -> Array:
+    """Random uint32 scores, distinct along `axis`: the position along `axis` replaces the
+    low bits of `bits` (equal high bits, a 2**-(32 - log2 n) event, rank by position)."""
+    n = bits.shape[axis]
+    low = max(n - 1, 0).bit_length()
+    position = lax.broadcasted_iota(jnp.uint32, bits.shape, axis % bits.ndim)
+    return ((bits >> np.uint32(low)) << np.uint32(low)) | position if low else bits
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
 class Sparse(BaseInitializer):
-    r"""Builds an initializer of sparse Gaussian kernels with a fixed number of zeros per column.
+    r"""Builds an initializer of sparse Gaussian kernels with a fixed number of zeros per unit.
 
-    For an ``(in, out)`` kernel (leading axes are batch axes) with ``n = in``, each output
-    column gets exactly ``z`` zeros at positions chosen by the key, the rest drawn from a normal:
+    For an ``(in, out)`` kernel (leading axes are batch axes) the non-zero values are
+    :math:`\mathcal{N}(0, \mathrm{stddev}^2)`, and each line along `axis` gets exactly ``z``
+    zeros at positions chosen by the key, of its ``n`` entries:
 
     .. math::
-      W_{io} = m_{io} Z_{io}, \quad Z_{io} \sim \mathcal{N}(0, \mathrm{stddev}^2), \quad
-      \sum_i (1 - m_{io}) = z =
+      z =
       \begin{cases}
-        \lceil \mathrm{sparsity} \cdot n \rceil & \text{(PyTorch's ``sparse_``)} \\
-        n - \mathrm{nonzeros} & \text{(Martens, 2010)}
+        \lceil \mathrm{sparsity} \cdot n \rceil & \text{PyTorch's ``sparse_``: per input unit,
+        along the out axis (} n = \mathrm{out}) \\
+        n - \mathrm{nonzeros} & \text{Martens (2010): per output unit, along the in axis (}
+        n = \mathrm{in})
       \end{cases}
 
-    Pass exactly one of `sparsity` and `nonzeros`. A concrete `sparsity` counts on its decimal
-    value (``0.3`` of 10 rows is 3 zeros; PyTorch's float product gives 4). Unlike PyTorch,
-    whose ``randperm`` ignores the generator, the zero pattern comes from `key`: the positions
-    with the lowest uniform scores along the ``in`` axis are zeroed.
+    Pass exactly one of `sparsity` and `nonzeros`. With `sparsity` (default ``axis=-1``), each
+    input unit's outgoing weights have ``z`` zeros -- exactly ``torch.nn.init.sparse_`` on the
+    ``(out, in)`` weight of the same layer, which zeroes ``ceil(sparsity * out)`` entries of
+    every input column. With `nonzeros` (default ``axis=-2``), each output unit keeps
+    ``nonzeros`` incoming weights, Martens's "sparse initialization". Pass `axis` to count the
+    other way. A concrete `sparsity` counts on its decimal value (``0.3`` of 10 is 3 zeros;
+    PyTorch's float product gives 4). Unlike PyTorch, whose ``randperm`` ignores the generator,
+    the zero pattern comes from `key`: the entries with the lowest random scores are zeroed.
+    For a float32 draw, the scores and the values come from one threefry pass (its two 32-bit
+    halves), which keeps a sharded call within 3 output shards of temporary memory per device.
 
     Args:
-      sparsity: fraction of each column set to zero, in [0, 1]; None when `nonzeros` is given.
+      sparsity: fraction of each line set to zero, in [0, 1]; None when `nonzeros` is given.
       stddev: standard deviation of the non-zero values, >= 0.
       dtype: the default output dtype (real).
-      nonzeros: number of non-zeros per column, >= 0 and at most ``in`` (keyword only).
+      nonzeros: number of non-zeros per line, >= 0 and at most its length (keyword only).
+      axis: -1 (each input unit's out weights) or -2 (each output unit's in weights); None:
+        -1 with `sparsity`, -2 with `nonzeros` (keyword only).
 
     Returns:
       An initializer ``init(key, shape, dtype=None, out_sharding=None)``.
 
     Raises:
       TypeError: if a parameter has the wrong type; at call time, if the dtype is complex.
-      ValueError: if both or neither of `sparsity` and `nonzeros` are given, or one is out of
-        range; at call time, if `shape` has rank < 2 or `nonzeros` exceeds ``shape[-2]``.
+      ValueError: if both or neither of `sparsity` and `nonzeros` are given, or one (or
+        `axis`) is out of range; at call time, if `shape` has rank < 2 or `nonzeros` exceeds
+        the length of the counted axis.
 
     Examples:
       >>> import jax, jax.numpy as jnp
       >>> import jaxinit
-      >>> w = jaxinit.sparse(0.25)(jax.random.key(0), (100, 64))
-      >>> (w == 0).sum(axis=0).tolist() == [25] * 64
+      >>> w = jaxinit.sparse(0.25)(jax.random.key(0), (64, 100))
+      >>> (w == 0).sum(axis=1).tolist() == [25] * 64
       True
       >>> w = jaxinit.sparse(None, nonzeros=15)(jax.random.key(0), (4, 100, 64))
       >>> bool(((w != 0).sum(axis=-2) == 15).all())
@@ -359,6 +404,7 @@ class Sparse(BaseInitializer):
     stddev: RealNumeric = 0.01
     dtype: DTypeLike | None = None
     nonzeros: int | None = dataclasses.field(default=None, kw_only=True)
+    axis: int | None = dataclasses.field(default=None, kw_only=True)
 
     def validate(self) -> None:
         if (self.sparsity is None) == (self.nonzeros is None):
@@ -370,31 +416,48 @@ class Sparse(BaseInitializer):
         if self.nonzeros is not None:
             check_int("nonzeros", self.nonzeros, minimum=0)
         check_real("stddev", self.stddev, nonnegative=True)
+        if self.axis is not None and (isinstance(self.axis, bool) or self.axis not in (-1, -2)):
+            raise ValueError(f"`axis` must be -1, -2 or None; got {self.axis!r}.")
+
+    @property
+    def counted_axis(self) -> int:
+        """The axis along which zeros are counted: `axis`, else -1 (`sparsity`) or -2."""
+        if self.axis is not None:
+            return self.axis
+        return -1 if self.sparsity is not None else -2
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         _check_rank(self.name, shape, "Use a (..., in, out) kernel shape.", 2)
-        if self.nonzeros is not None and self.nonzeros > shape[-2]:
+        n = shape[self.counted_axis]
+        if self.nonzeros is not None and self.nonzeros > n:
             raise ValueError(
-                f"`nonzeros`={self.nonzeros} must be at most the fan-in shape[-2]; "
-                f"got shape {shape}."
+                f"`nonzeros`={self.nonzeros} must be at most shape[{self.counted_axis}]={n}, "
+                f"the length of the counted axis; got shape {shape}."
             )
 
     def target_std(self, shape: tuple[int, ...]) -> float | None:
-        """`stddev` times the square root of the kept fraction of each column."""
-        n = shape[-2]
-        return float(self.stddev) * math.sqrt((n - int(self._zeros_per_column(n))) / n)
+        """`stddev` times the square root of the kept fraction of each line."""
+        n = shape[self.counted_axis]
+        if not n:
+            return float(self.stddev)
+        return float(self.stddev) * math.sqrt((n - int(self._zeros_per_line(n))) / n)
 
-    def _zeros_per_column(self, fan_in: int) -> int | Array:
+    def _zeros_per_line(self, n: int) -> int | Array:
         if self.nonzeros is not None:
-            return fan_in - self.nonzeros
+            return n - self.nonzeros
         if is_traced(self.sparsity):
-            return jnp.ceil(cast(Any, self.sparsity) * fan_in)
-        return math.ceil(Fraction(str(self.sparsity)) * fan_in)  # str: the decimal as written
+            return jnp.ceil(cast(Any, self.sparsity) * n)
+        return math.ceil(Fraction(str(self.sparsity)) * n)  # str: the decimal as written
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
-        key_values, key_mask = jax.random.split(key)
-        values = jax.random.normal(key_values, shape, dtype) * jnp.asarray(self.stddev, dtype)
-        scores = jax.random.uniform(key_mask, shape, jnp.float32)
-        rank = jnp.argsort(jnp.argsort(scores, axis=-2), axis=-2)
-        keep = rank >= jnp.asarray(self._zeros_per_column(shape[-2])).astype(rank.dtype)
-        return jnp.where(keep, values, jnp.zeros((), dtype))
+        if streams.has_lanes(key, shape, dtype):
+            bits, other = streams.threefry_lanes(key, shape, layout)
+            values = streams.normal_from_bits(bits, dtype)
+        else:  # float64, or a key that is not threefry: two draws
+            key_values, key_mask = jax.random.split(key)
+            values = samplers.normal(key_values, shape, dtype, layout)
+            drawn = samplers.draw_shape(shape, layout)
+            other = jax.random.bits(key_mask, drawn, jnp.uint32).reshape(shape)
+        axis = self.counted_axis
+        zero = _lowest(_scores(other, axis), self._zeros_per_line(shape[axis]), axis)
+        return jnp.where(zero, jnp.zeros((), dtype), values * jnp.asarray(self.stddev, dtype))

@@ -1,0 +1,94 @@
+"""Two independent 32-bit streams from one threefry pass: a value and a selection per element.
+
+An initializer that draws a value *and* a random choice per element (``sparse``'s zero
+pattern, a Bernoulli mask) would call jax's sampler twice. On CPU, jax lowers each threefry
+draw to a rolled loop whose carried state is two full-size ``uint32`` arrays, so a second draw
+while the first one's result is alive costs two more arrays per device: 5 output shards of
+temporaries instead of 3 when the output is sharded.
+
+A threefry2x32 block yields 64 bits per counter; jax's 32-bit ``random_bits`` (partitionable
+threefry, jax's default) returns their XOR ``b1 ^ b2``. :func:`threefry_lanes` returns that
+XOR -- bit for bit what ``jax.random.bits(key, shape)`` returns, so :func:`normal_from_bits`
+turns it into exactly ``jax.random.normal(key, shape)`` -- and ``b1`` as a second stream.
+``(b1, b1 ^ b2)`` is a bijection of the block, so the two streams are as independent as the
+block's two halves. Counters are the row-major index of the full shape, as in jax, so every
+shard computes its own elements.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.extend.random import threefry2x32_p
+
+from jaxinit._src.core import samplers
+from jaxinit._src.core.sharding import Layout
+from jaxinit._src.core.typing import Array, KeyArray
+
+
+def _is_threefry(key: KeyArray) -> bool:
+    impl = jax.random.key_impl(key)
+    return getattr(impl, "name", impl) == "threefry2x32"
+
+
+def has_lanes(key: KeyArray, shape: tuple[int, ...], dtype: Any) -> bool:
+    """Whether :func:`threefry_lanes` applies: a threefry key under jax's partitionable
+    threefry, a float32 compute dtype (float64 draws 64 bits per element), fewer than 2**32
+    elements."""
+    return (
+        bool(jax.config.jax_threefry_partitionable)  # type: ignore[attr-defined]
+        and np.dtype(dtype) == np.float32
+        and math.prod(shape) < 2**32
+        and _is_threefry(key)
+    )
+
+
+def _row_major_index(shape: tuple[int, ...]) -> Array:
+    """``arange(prod(shape)).reshape(shape)`` as uint32, built from per-axis iotas so the
+    partitioner gives each shard its own slice."""
+    index = jnp.zeros(shape, jnp.uint32)
+    stride = 1
+    for axis in reversed(range(len(shape))):
+        iota = lax.broadcasted_iota(jnp.uint32, shape, axis)
+        index = index + iota * np.uint32(stride) if stride != 1 else index + iota
+        stride *= shape[axis]
+    return index
+
+
+def threefry_lanes(
+    key: KeyArray, shape: tuple[int, ...], layout: Layout | None
+) -> tuple[Array, Array]:
+    """``(jax.random.bits(key, shape), other)``: both uint32 of `shape`, from one threefry pass.
+
+    Call only where :func:`has_lanes` holds. Drawn at `layout`'s draw shape (unsharded axes
+    merged, which leaves the row-major counters unchanged).
+    """
+    drawn = samplers.draw_shape(shape, layout)
+    k = jax.random.key_data(key)
+    count = _row_major_index(drawn)
+    b1, b2 = threefry2x32_p.bind(k[0], k[1], jnp.zeros_like(count), count)
+    return (b1 ^ b2).reshape(shape), b1.reshape(shape)
+
+
+def uniform_from_bits(bits: Array, dtype: Any, minval: Any = 0.0, maxval: Any = 1.0) -> Array:
+    """jax's ``uniform`` transform of 32-bit `bits` into float32: the top 23 bits as the
+    mantissa of a number in [1, 2), minus one, scaled to [minval, maxval)."""
+    dtype = np.dtype(dtype)
+    nmant = jnp.finfo(dtype).nmant
+    one = np.array(1.0, dtype).view(np.uint32)
+    floats = lax.bitcast_convert_type((bits >> np.uint32(32 - nmant)) | one, dtype) - 1.0
+    lo, hi = np.asarray(minval, dtype), np.asarray(maxval, dtype)
+    return lax.max(lo, floats * (hi - lo) + lo)
+
+
+def normal_from_bits(bits: Array, dtype: Any) -> Array:
+    """``jax.random.normal``'s transform of its 32-bit draw: bitwise equal for float32."""
+    dtype = np.dtype(dtype)
+    lo = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype), dtype=dtype)
+    u = uniform_from_bits(bits, dtype, lo, np.array(1.0, dtype))
+    return lax.mul(np.array(np.sqrt(2), dtype), lax.erf_inv(u))
