@@ -98,10 +98,11 @@ def check_fits(arg: str, value: Any, bound: float, dtype: Any) -> None:
     checked = np.dtype(np.float32) if dt.itemsize == 1 else dt
     limit = float(jnp.finfo(checked).max)  # a complex dtype's: its real part's
     if not bound <= limit:
+        where = f"{dt.name}" if checked == dt else f"float32, which {dt.name} is computed in"
         raise ValueError(
             f"`{arg}`={value!r} gives magnitudes up to {bound:.4g} for this shape, beyond the "
-            f"largest finite {checked.name} ({limit:.4g}), for `dtype` {dt.name}: use a wider "
-            f"`dtype` or a smaller `{arg}`."
+            f"largest finite value of {where} ({limit:.4g}): use a wider `dtype` or a smaller "
+            f"`{arg}`."
         )
 
 
