@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinit._src.core import samplers
+from jaxinit._src.core import samplers, streams
 from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import (
@@ -25,7 +25,7 @@ from jaxinit._src.core.typing import (
     KeyArray,
     RealNumeric,
 )
-from jaxinit._src.core.validation import check_choice, check_int, check_real
+from jaxinit._src.core.validation import check_choice, check_int, check_real, is_traced
 from jaxinit._src.schemes.elementwise import Normal, normal_magnitudes
 from jaxinit._src.schemes.variance import AxesFields, VarianceScheme, check_slope, documented
 
@@ -298,6 +298,18 @@ class CaffeGaussian(BaseInitializer):
         return math.sqrt(p * (std**2 + mean**2) - (p * mean) ** 2)
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
+        if self.sparse >= 0 and streams.has_lanes(key, shape, dtype):
+            # One threefry pass: the values from jax's bits, the mask from the other half
+            # (a second draw would cost two more arrays of sharded temporaries on CPU).
+            bits, other = streams.threefry_lanes(key, shape, layout)
+            w = streams.normal_from_bits(bits, dtype) * jnp.array(self.std, dtype)
+            if is_traced(self.mean) or float(self.mean) != 0:
+                w = w + jnp.array(self.mean, dtype)
+            # P(keep) = floor(2**32 sparse / n) / 2**32: sparse / n to within 2**-32.
+            if self.sparse >= shape[-1]:
+                return w
+            keep = other < np.uint32((self.sparse << 32) // shape[-1])
+            return jnp.where(keep, w, jnp.zeros((), dtype))
         k_w, k_mask = jax.random.split(key)
         w = Normal(self.std, mean=self.mean).sample(k_w, shape, dtype, layout)
         if self.sparse < 0:
