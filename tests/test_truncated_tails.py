@@ -337,3 +337,11 @@ def test_unreachable_post_truncation_target_is_refused(target, lo, hi):
         jaxinit.truncated_normal(
             target, lower=lo, upper=hi, absolute_bounds=True, post_truncation=True
         )
+
+
+@pytest.mark.parametrize("bad", [np.array([-1.0, -2.0]), "inf", None])
+def test_bounds_must_be_real_scalars(bad):
+    """Infinite bounds are accepted as floats only; an array or a string is named and refused
+    when the initializer is built."""
+    with pytest.raises(TypeError, match="`lower` must be a real"):
+        jaxinit.truncated_normal(1.0, None, bad, 1.0)

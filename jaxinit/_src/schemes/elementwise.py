@@ -263,8 +263,8 @@ class TruncatedNormal(BaseInitializer):
         check_real("mean", self.mean)
         for arg in ("lower", "upper"):
             v = getattr(self, arg)
-            if not is_traced(v) and not (np.ndim(v) == 0 and math.isinf(float(v))):
-                check_real(arg, v)
+            if not (isinstance(v, float | np.floating) and math.isinf(v)):
+                check_real(arg, v)  # traced values pass; arrays and strings are refused
         check_less("lower", self.lower, "upper", self.upper)
         check_bool("post_truncation", self.post_truncation)
         check_bool("absolute_bounds", self.absolute_bounds)
