@@ -179,6 +179,12 @@ def test_unit_draws_of_different_scales_and_shapes_share_a_loop_bit_for_bit():
     random = [c for c in chunks if jobs[c[0]].init.random]
     inits = [len({(jobs[i].init, jobs[i].shape) for i in c}) for c in random]
     assert len(random) == 5 and sorted(inits) == [1, 1, 2, 2, 2]
+    # With a threefry key, one loop of blocks per unit draw whatever the sizes: N(0, 1) for
+    # the attention kernels and every bias (5 initializer-shape pairs), U(-1, 1) for up/down.
+    chunks = flax_generate.chunks(jobs, gens, flax_generate.GROUP_BYTES, threefry=True)
+    random = [c for c in chunks if jobs[c[0]].init.random]
+    inits = [len({(jobs[i].init, jobs[i].shape) for i in c}) for c in random]
+    assert len(random) == 3 and sorted(inits) == [1, 2, 5]
     got = _params(jf.reinit(model, KEY, MIXED_RULES))
     for path, value in _expected(jf.plan(model, MIXED_RULES), KEY).items():
         _assert_bitwise(got[path], value)

@@ -31,7 +31,8 @@ from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, KeyArray
 
 
-def _is_threefry(key: KeyArray) -> bool:
+def is_threefry(key: KeyArray) -> bool:
+    """Whether `key` is a threefry2x32 key (jax's default)."""
     impl = jax.random.key_impl(key)
     return getattr(impl, "name", impl) == "threefry2x32"
 
@@ -44,7 +45,7 @@ def has_lanes(key: KeyArray, shape: tuple[int, ...], dtype: Any) -> bool:
         bool(jax.config.jax_threefry_partitionable)  # type: ignore[attr-defined]
         and np.dtype(dtype) == np.float32
         and math.prod(shape) < 2**32
-        and _is_threefry(key)
+        and is_threefry(key)
     )
 
 
@@ -75,15 +76,19 @@ def threefry_lanes(
     return (b1 ^ b2).reshape(shape), b1.reshape(shape)
 
 
+def bits_at(key_data: Array, first: Array, size: int) -> Array:
+    """``jax.random.bits(key, (n,))[first : first + size]`` (any ``n >= first + size``) for a
+    threefry key's data ``(k1, k2)``: the counters ``first, first + 1, ...`` alone."""
+    count = first + lax.iota(jnp.uint32, size)
+    b1, b2 = threefry2x32_p.bind(key_data[0], key_data[1], jnp.zeros_like(count), count)
+    return b1 ^ b2
+
+
 def uniform_from_bits(bits: Array, dtype: Any, minval: Any = 0.0, maxval: Any = 1.0) -> Array:
     """jax's ``uniform`` transform of 32-bit `bits` into float32: the top 23 bits as the
     mantissa of a number in [1, 2), minus one, scaled to [minval, maxval)."""
     dtype = np.dtype(dtype)
-    nmant = jnp.finfo(dtype).nmant
-    one = np.array(1.0, dtype).view(np.uint32)
-    floats = lax.bitcast_convert_type((bits >> np.uint32(32 - nmant)) | one, dtype) - 1.0
-    lo, hi = np.asarray(minval, dtype), np.asarray(maxval, dtype)
-    return lax.max(lo, floats * (hi - lo) + lo)
+    return _uniform_between(bits, dtype, np.asarray(minval, dtype), np.asarray(maxval, dtype))
 
 
 def normal_from_bits(bits: Array, dtype: Any) -> Array:
@@ -92,3 +97,26 @@ def normal_from_bits(bits: Array, dtype: Any) -> Array:
     lo = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype), dtype=dtype)
     u = uniform_from_bits(bits, dtype, lo, np.array(1.0, dtype))
     return lax.mul(np.array(np.sqrt(2), dtype), lax.erf_inv(u))
+
+
+def truncated_normal_from_bits(bits: Array, lower: float, upper: float, dtype: Any) -> Array:
+    """jax's ``truncated_normal(key, lower, upper)`` transform of its 32-bit draw (float32):
+    a uniform draw between ``erf(lower / sqrt 2)`` and ``erf(upper / sqrt 2)``, mapped back by
+    ``sqrt(2) erfinv`` and clipped to the open interval. Only for bounds where jaxinit's
+    truncated normal is jax's (``samplers.truncated_normal_method(...) == "erf"``)."""
+    dtype = np.dtype(dtype)
+    sqrt2 = np.array(np.sqrt(2), dtype)
+    lo = lax.convert_element_type(lower, dtype)
+    hi = lax.convert_element_type(upper, dtype)
+    u = _uniform_between(bits, dtype, lax.erf(lo / sqrt2), lax.erf(hi / sqrt2))
+    out = sqrt2 * lax.erf_inv(u)
+    inf = np.array(np.inf, dtype)
+    return jnp.clip(out, lax.nextafter(lo, inf), lax.nextafter(hi, -inf))
+
+
+def _uniform_between(bits: Array, dtype: Any, lo: Any, hi: Any) -> Array:
+    """`uniform_from_bits` with traced bounds."""
+    nmant = jnp.finfo(dtype).nmant
+    one = np.array(1.0, dtype).view(np.uint32)
+    floats = lax.bitcast_convert_type((bits >> np.uint32(32 - nmant)) | one, dtype) - 1.0
+    return lax.max(lo, floats * (hi - lo) + lo)

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinit._src.core import samplers
+from jaxinit._src.core import samplers, streams
 from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.dtypes import compute_dtype
 from jaxinit._src.core.sharding import Layout
@@ -44,6 +44,17 @@ class Unit(BaseInitializer):
         if self.kind == "symmetric_uniform":
             return samplers.uniform(key, shape, dtype, layout, -1)
         return samplers.truncated_normal(key, -2, 2, shape, dtype, layout)
+
+    def from_bits(self, bits: Array, dtype: Any) -> Array:
+        """This draw from ``jax.random.bits(key, shape)`` (uint32): bitwise `sample`'s float32
+        values for a threefry `key` (tests/test_flax.py checks it for every kind)."""
+        if self.kind == "normal":
+            return streams.normal_from_bits(bits, dtype)
+        if self.kind == "uniform":
+            return streams.uniform_from_bits(bits, dtype)
+        if self.kind == "symmetric_uniform":
+            return streams.uniform_from_bits(bits, dtype, -1.0)
+        return streams.truncated_normal_from_bits(bits, -2.0, 2.0, dtype)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

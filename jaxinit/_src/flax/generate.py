@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 
+from jaxinit._src.core import dtypes, streams, units
 from jaxinit._src.core import sharding as sharding_lib
-from jaxinit._src.core import units
 from jaxinit._src.core.base import BaseInitializer
 
 #: Default bound on the bytes per device of parameters generated together by one lax.map.
@@ -102,35 +102,114 @@ def unit_of(job: Job) -> tuple[units.Unit, np.float32] | None:
         return None
 
 
-def _group_key(job: Job, gen: NamedSharding) -> Any:
-    """Jobs with equal keys run in one loop: one unit draw at one size (any shape, unsharded)
-    or one shape (sharded: the layout fixes the draw), or else one initializer and shape."""
+def _replicated(gen: NamedSharding) -> bool:
+    return all(e is None for e in gen.spec)
+
+
+def _blockable(job: Job, gen: NamedSharding, threefry: bool) -> bool:
+    """Whether `job` is drawn in blocks (see `Blocks`): an unsharded unit draw times a scale,
+    from a threefry key under partitionable threefry, with counters that fit 32 bits."""
+    return (
+        threefry
+        and _replicated(gen)
+        and unit_of(job) is not None
+        and math.prod(job.shape) < 2**32
+        and bool(jax.config.jax_threefry_partitionable)  # type: ignore[attr-defined]
+    )
+
+
+def _group_key(job: Job, gen: NamedSharding, threefry: bool = False) -> Any:
+    """Jobs with equal keys run in one loop: one unit draw at any size (blocks, see
+    `Blocks`), else one unit draw at one size (any shape, unsharded) or one shape (sharded: the
+    layout fixes the draw), or else one initializer and shape."""
     if not _groupable(job):
         return None
     unit = unit_of(job)
     if unit is None:
         return (job.init, job.shape, job.dtype, gen)
-    replicated = all(e is None for e in gen.spec)
-    return (unit[0], math.prod(job.shape) if replicated else job.shape, job.dtype, gen)
+    if _blockable(job, gen, threefry):
+        return ("blocks", unit[0], job.dtype, gen)
+    size = math.prod(job.shape) if _replicated(gen) else job.shape
+    return (unit[0], size, job.dtype, gen)
 
 
-def chunks(jobs: Sequence[Job], gens: Sequence[NamedSharding], group_bytes: int) -> list[list[int]]:
+def chunks(
+    jobs: Sequence[Job], gens: Sequence[NamedSharding], group_bytes: int, threefry: bool = False
+) -> list[list[int]]:
     """Indices of jobs to generate together (see `_group_key`), cut at `group_bytes` per
     device; every other job alone. In first-occurrence order."""
     groups: dict[Any, list[int]] = {}
     for i, (job, gen) in enumerate(zip(jobs, gens, strict=True)):
         try:
-            key: Any = _group_key(job, gen)
+            key: Any = _group_key(job, gen, threefry)
             hash(key)
         except TypeError:  # an unhashable initializer
             key = None
         groups.setdefault(i if key is None else key, []).append(i)
     out: list[list[int]] = []
-    for members in groups.values():
+    for key, members in groups.items():
+        if isinstance(key, tuple) and key[0] == "blocks":  # members of any size
+            out += _cut(members, [_device_bytes(jobs[i], gens[i]) for i in members], group_bytes)
+            continue
         size = _device_bytes(jobs[members[0]], gens[members[0]])
         per_chunk = max(1, int(group_bytes // size) if size else len(members))
         out += [members[s : s + per_chunk] for s in range(0, len(members), per_chunk)]
     return out
+
+
+def _cut(members: list[int], sizes: list[float], limit: int) -> list[list[int]]:
+    """`members` in runs of at most `limit` bytes (a larger member alone)."""
+    runs: list[list[int]] = [[]]
+    total = 0.0
+    for i, size in zip(members, sizes, strict=True):
+        if runs[-1] and total + size > limit:
+            runs.append([])
+            total = 0.0
+        runs[-1].append(i)
+        total += size
+    return runs
+
+
+#: Loop iterations cost about as much as drawing this many elements (2-core CPU, measured).
+_ITERATION_ELEMENTS = 2048
+
+
+@dataclasses.dataclass(frozen=True)
+class Blocks:
+    """How a chunk of unit draws of any sizes is drawn by one loop of equal blocks.
+
+    jax's partitionable threefry draws element ``j`` of a parameter from its key and the
+    counter ``j`` alone, so a parameter of ``n`` elements is ``ceil(n / size)`` blocks of
+    ``size`` counters (the last one cut short), each drawn with its parameter's key and first
+    counter. One compiled loop body -- one threefry, one transform, one scale -- serves every
+    parameter of the chunk, whatever its shape, and the bits are those of its own call.
+
+    Attributes:
+      size: elements per block (a power of two).
+      member: per block, the index of its parameter within the chunk.
+      offset: per block, its first counter.
+      start: per parameter, its first block.
+    """
+
+    size: int
+    member: np.ndarray
+    offset: np.ndarray
+    start: tuple[int, ...]
+
+    @classmethod
+    def of(cls, sizes: Sequence[int]) -> Blocks:
+        """The block size that draws `sizes` at least cost (padding plus loop iterations)."""
+
+        def cost(b: int) -> int:
+            blocks = sum(-(-n // b) for n in sizes)
+            return blocks * (b + _ITERATION_ELEMENTS)
+
+        size = min((2**e for e in range(8, 21)), key=cost)
+        counts = [-(-n // size) for n in sizes]
+        member = np.repeat(np.arange(len(sizes), dtype=np.int32), counts)
+        offset = np.concatenate([np.arange(c, dtype=np.uint32) * np.uint32(size) for c in counts])
+        start = tuple(int(x) for x in np.cumsum([0, *counts[:-1]]))
+        return cls(size, member, offset, start)
 
 
 def _foreign(job: Job, sharding: NamedSharding, key: jax.Array) -> jax.Array:
@@ -175,6 +254,36 @@ def _taker(sharding: NamedSharding, shape: tuple[int, ...]) -> Any:
     return jax.jit(take, out_shardings=sharding)
 
 
+@functools.cache
+def _block_taker(sharding: NamedSharding, shape: tuple[int, ...], blocks: int) -> Any:
+    """A jitted ``x[i : i + blocks].ravel()[:prod(shape)].reshape(shape)``, `i` traced: one
+    compiled program per member shape, whatever the chunk."""
+
+    def take(x: jax.Array, i: jax.Array) -> jax.Array:
+        run = jax.lax.dynamic_slice_in_dim(x, i, blocks, 0).reshape(-1)
+        return run[: math.prod(shape)].reshape(shape)
+
+    return jax.jit(take, out_shardings=sharding)
+
+
+def _draw_blocks(root: jax.Array, members: Sequence[Job], blocks: Blocks) -> jax.Array:
+    """The members' draws in blocks (see `Blocks`): an array (number of blocks, block size)."""
+    drawn = [unit_of(job) for job in members]
+    unit = drawn[0][0]  # type: ignore[index]
+    scales = np.array([d[1] for d in drawn if d is not None], np.float32)
+    hashes = np.array([job.hash for job in members], np.uint32)
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(root, hashes)
+    data = jax.random.key_data(keys)[blocks.member]  # (blocks, 2): each block's key
+    dtype = members[0].dtype
+
+    def block(args: tuple[jax.Array, jax.Array, jax.Array]) -> jax.Array:
+        key_data, first, scale = args  # the same float32 product as `units.Scaled`
+        x = unit.from_bits(streams.bits_at(key_data, first, blocks.size), np.float32) * scale
+        return dtypes.cast_out(x, dtype)
+
+    return jax.lax.map(block, (data, blocks.offset, scales[blocks.member]))
+
+
 @dataclasses.dataclass(frozen=True)
 class Program:
     """The one jitted computation of a list of jobs, and how its outputs become the arrays.
@@ -190,6 +299,7 @@ class Program:
     gens: tuple[NamedSharding, ...]
     shapes: tuple[tuple[int, ...], ...]
     finals: tuple[Any, ...]
+    blocks: tuple[Blocks | None, ...] = ()
 
     def _context(self) -> Any:
         return sharding_lib.entering(self.mesh)  # Explicit-mesh shardings need the mesh set
@@ -209,11 +319,17 @@ class Program:
         with self._context():
             for k, chunk in enumerate(self.plan):
                 out, outs[k] = outs[k], None
-                if len(chunk) == 1:
+                blocks = self.blocks[k] if self.blocks else None
+                if blocks is not None:
+                    for pos, i in enumerate(chunk):
+                        n = -(-math.prod(self.shapes[i]) // blocks.size)
+                        take = _block_taker(self.gens[i], self.shapes[i], n)
+                        arrays[i] = take(out, np.int32(blocks.start[pos]))
+                elif len(chunk) == 1:
                     arrays[chunk[0]] = out
-                    continue
-                for pos, i in enumerate(chunk):
-                    arrays[i] = _taker(self.gens[i], self.shapes[i])(out, np.int32(pos))
+                else:
+                    for pos, i in enumerate(chunk):
+                        arrays[i] = _taker(self.gens[i], self.shapes[i])(out, np.int32(pos))
                 del out
         pairs = zip(arrays, self.finals, strict=True)
         return [x if final is None else jax.device_put(x, final) for x, final in pairs]
@@ -224,24 +340,36 @@ class Program:
         return self.split(outs)
 
 
-def program(jobs: Sequence[Job], group_bytes: int) -> Program:
+def program(jobs: Sequence[Job], group_bytes: int, *, threefry: bool = True) -> Program:
     """The computation generating every job from ``fold_in(key, job.hash)``.
 
-    A group is generated by ``lax.map`` over its members' keys: the loop body is the member's
-    own computation (so the bits are those of calling it alone), compiled once, and it runs as
-    fast as separate calls (a ``vmap`` over keys runs jax's threefry 2-3x slower on CPU).
+    Unsharded unit draws times a scale (``normal(0.02)``, ``he_uniform``, ``lecun_normal``,
+    ...) are drawn by one loop of equal blocks per unit draw and dtype, whatever their shapes
+    (see `Blocks`; `threefry` says the key allows it). Other groups are generated by
+    ``lax.map`` over their members' keys: the loop body is the member's own computation (so
+    the bits are those of calling it alone), compiled once, and it runs as fast as separate
+    calls (a ``vmap`` over keys runs jax's threefry 2-3x slower on CPU).
     """
     if not isinstance(group_bytes, int) or group_bytes < 0:
         raise ValueError(f"`group_bytes` must be a non-negative int; got {group_bytes!r}.")
     mesh = _mesh(jobs)
     placements = [_placement(job, mesh) for job in jobs]
     gens = [g for g, _ in placements]
-    plan = tuple(tuple(c) for c in chunks(jobs, gens, group_bytes))
+    plan = tuple(tuple(c) for c in chunks(jobs, gens, group_bytes, threefry))
+    layouts = tuple(
+        Blocks.of([math.prod(jobs[i].shape) for i in c])
+        if len(c) > 1 and _blockable(jobs[c[0]], gens[c[0]], threefry)
+        else None
+        for c in plan
+    )
 
     def body(root: jax.Array) -> tuple[jax.Array, ...]:
         outs: list[Any] = []
-        for chunk in plan:
+        for chunk, blocks in zip(plan, layouts, strict=True):
             first, gen = jobs[chunk[0]], gens[chunk[0]]
+            if blocks is not None:
+                outs.append(_draw_blocks(root, [jobs[i] for i in chunk], blocks))
+                continue
             if len(chunk) == 1:
                 outs.append(_call(first, gen, jax.random.fold_in(root, first.hash)))
                 continue
@@ -263,9 +391,12 @@ def program(jobs: Sequence[Job], group_bytes: int) -> Program:
     out_shardings = tuple(gens[c[0]] if len(c) == 1 else _stacked(gens[c[0]]) for c in plan)
     fn = jax.jit(body, out_shardings=out_shardings)
     shapes = tuple(job.shape for job in jobs)
-    return Program(fn, mesh, plan, tuple(gens), shapes, tuple(f for _, f in placements))
+    finals = tuple(f for _, f in placements)
+    return Program(fn, mesh, plan, tuple(gens), shapes, finals, layouts)
 
 
 def generate(jobs: Sequence[Job], key: jax.Array, group_bytes: int) -> list[jax.Array]:
     """Every job's array, from ``fold_in(key, job.hash)``, in one jitted computation."""
-    return program(jobs, group_bytes)(key) if jobs else []
+    if not jobs:
+        return []
+    return program(jobs, group_bytes, threefry=streams.is_threefry(key))(key)
