@@ -159,7 +159,11 @@ def test_float8_has_no_nan_even_far_out_of_range(case, dtype):
 def test_saturating_cast_for_huge_values():
     import jaxinit
 
+    # 8-bit floats saturate (they are computed in float32 and cast) ...
     w = jaxinit.normal(1e4)(KEY, (64, 64), jnp.float8_e4m3fn).astype(jnp.float32)
     assert _finite(w) and float(jnp.abs(w).max()) == 448.0
-    c = jaxinit.constant(1e6)(KEY, (2,), jnp.float16).astype(jnp.float32)
-    assert float(c[0]) == float(jnp.finfo(jnp.float16).max)
+    c = jaxinit.constant(1e6)(KEY, (2,), jnp.float8_e5m2).astype(jnp.float32)
+    assert float(c[0]) == float(jnp.finfo(jnp.float8_e5m2).max) == 57344.0
+    # ... other dtypes refuse a parameter whose values would overflow them, by name.
+    with pytest.raises(ValueError, match="`value`.*float16"):
+        jaxinit.constant(1e6)(KEY, (2,), jnp.float16)

@@ -47,7 +47,11 @@ BUILD_OVERFLOWS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("arg", "build", "shown"), BUILD_OVERFLOWS, ids=lambda x: str(x)[:20])
+@pytest.mark.parametrize(
+    ("arg", "build", "shown"),
+    BUILD_OVERFLOWS,
+    ids=[f"{i}-{c[0]}" for i, c in enumerate(BUILD_OVERFLOWS)],
+)
 def test_parameters_beyond_float32_are_refused_when_built(arg, build, shown):
     with pytest.raises(ValueError) as info:
         build()
@@ -90,10 +94,23 @@ CALL_OVERFLOWS = [
     ("forget_bias", lambda: jaxinit.flax.lstm_forget_bias(1e5), (8,), jnp.float16),
     ("value", lambda: jaxinit.constant(1e6), (2,), jnp.float16),
     ("stddev", lambda: jaxinit.normal(1e38), (4,), jnp.float8_e4m3fn),  # inf in float32
+    ("stddev", lambda: jaxinit.sparse(0.5, 3e38), (4, 4), jnp.float32),
+    ("scale", lambda: jaxinit.identity(1e5), (3, 3), jnp.float16),
+    ("scale", lambda: jaxinit.dirac(1e5), (3, 3, 2, 2), jnp.float16),
+    ("stddev", lambda: jaxinit.truncated_normal(3e38), (3,), jnp.float32),
+    ("stddev", lambda: jaxinit.truncated_normal(1e5), (3,), jnp.float16),
+    (
+        "upper",
+        lambda: jaxinit.truncated_normal(1.0, lower=0.0, upper=1e5, absolute_bounds=True),
+        (3,),
+        jnp.float16,
+    ),
 ]
+#: Deterministic ids (pytest-xdist needs every worker to collect the same names).
+CALL_IDS = [f"{i}-{c[0]}-{jnp.dtype(c[3]).name}" for i, c in enumerate(CALL_OVERFLOWS)]
 
 
-@pytest.mark.parametrize(("arg", "build", "shape", "dtype"), CALL_OVERFLOWS, ids=str)
+@pytest.mark.parametrize(("arg", "build", "shape", "dtype"), CALL_OVERFLOWS, ids=CALL_IDS)
 def test_values_beyond_the_output_dtype_are_refused_when_called(arg, build, shape, dtype):
     init = build()
     with pytest.raises(ValueError) as info:

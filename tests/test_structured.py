@@ -389,7 +389,7 @@ def test_value_semantics():
     assert Sparse(0.5) != Sparse(None, nonzeros=5)
     assert repr(Dirac(2.0, 4)) == "dirac(scale=2.0, groups=4, dtype=None)"
     assert repr(Sparse(None, nonzeros=3)) == (
-        "sparse(sparsity=None, stddev=0.01, dtype=None, nonzeros=3)"
+        "sparse(sparsity=None, stddev=0.01, dtype=None, nonzeros=3, axis=None)"
     )
     names = {cls.name for cls in (Identity, Dirac, Bilinear, PositiveUnitball, Sparse)}
     assert names == {"identity", "dirac", "bilinear", "positive_unitball", "sparse"}

@@ -290,6 +290,25 @@ class TruncatedNormal(BaseInitializer):
             )
         return _solve_pre_truncation_std(target, m, lo, hi)
 
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        """The draws' reach: the bounds themselves (absolute, finite), else ``|mean|`` plus the
+        scale times the farther finite bound in std units (an infinite side: its near end
+        plus the extreme normal draw)."""
+        lo, hi, mean = float(self.lower), float(self.upper), float(self.mean)
+        if self.absolute_bounds and math.isfinite(lo) and math.isfinite(hi):
+            return [("lower", abs(lo)), ("upper", abs(hi))]
+        if self.absolute_bounds:
+            scale = self._solve_sigma() if self.post_truncation else float(self.stddev)
+            lo, hi = ((v - mean) / scale if scale else 0.0 for v in (lo, hi))
+        else:
+            scale = float(self.stddev)
+            if self.post_truncation:
+                scale /= float(samplers.truncated_std(self.lower, self.upper, dtype))
+        far = max((abs(v) for v in (lo, hi) if math.isfinite(v)), default=0.0)
+        if math.isinf(lo) or math.isinf(hi):
+            far = max(far, max(lo, -hi, 0.0) + normal_max(dtype))
+        return [("stddev", scale * far), ("mean", abs(mean) + scale * far)]
+
     def target_std(self, shape: tuple[int, ...]) -> float:
         """The std after truncation, in double precision."""
         if self.absolute_bounds:

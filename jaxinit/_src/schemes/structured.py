@@ -21,7 +21,7 @@ from jaxinit._src.core import samplers, streams
 from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, RealNumeric
-from jaxinit._src.core.validation import check_int, check_real, is_traced
+from jaxinit._src.core.validation import check_dims, check_int, check_real, is_traced, normal_max
 
 _RANK_ERROR = "`shape` must have rank {ranks} for `{name}`; got {shape} (rank {rank}). {hint}"
 _SPARSE_CHOICE_ERROR = (
@@ -99,6 +99,10 @@ class Identity(BaseInitializer):
 
     def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         _check_rank(self.name, shape, "Use a (..., n, m) matrix shape.", 2)
+        check_dims(self.name, shape)
+
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        return [("scale", abs(float(self.scale)))]
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         return _scaled_delta(shape, dtype, self.scale, period=shape[-1], centred=0)
@@ -169,6 +173,9 @@ class Dirac(BaseInitializer):
                 f"`groups`={self.groups} must divide the output channels shape[-1]; "
                 f"got shape {shape}."
             )
+
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        return [("scale", abs(float(self.scale)))]
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         period = shape[-1] // self.groups
@@ -434,6 +441,9 @@ class Sparse(BaseInitializer):
                 f"`nonzeros`={self.nonzeros} must be at most shape[{self.counted_axis}]={n}, "
                 f"the length of the counted axis; got shape {shape}."
             )
+
+    def magnitudes(self, shape: tuple[int, ...], dtype: np.dtype) -> list[tuple[str, float]]:
+        return [("stddev", float(self.stddev) * normal_max(dtype))]
 
     def target_std(self, shape: tuple[int, ...]) -> float | None:
         """`stddev` times the square root of the kept fraction of each line."""
