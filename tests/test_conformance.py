@@ -165,5 +165,5 @@ def test_saturating_cast_for_huge_values():
     c = jaxinit.constant(1e6)(KEY, (2,), jnp.float8_e5m2).astype(jnp.float32)
     assert float(c[0]) == float(jnp.finfo(jnp.float8_e5m2).max) == 57344.0
     # ... other dtypes refuse a parameter whose values would overflow them, by name.
-    with pytest.raises(ValueError, match="`value`.*float16"):
+    with pytest.raises(ValueError, match=r"`value`.*float16"):
         jaxinit.constant(1e6)(KEY, (2,), jnp.float16)
