@@ -528,6 +528,29 @@ def test_groups_do_not_grow_with_depth():
     assert n_random(2) == n_random(8) < 10
 
 
+def test_small_fills_are_built_on_the_host_with_their_own_bits():
+    """zeros/ones/scalar constants up to FILL_HOST_BYTES cost no kernel each: one element is
+    computed by the initializer, the rest filled on the host, in each parameter's dtype and
+    sharding; a larger fill stays in the program. The bits are the initializer's own."""
+    tree = {
+        "a": jax.ShapeDtypeStruct((256,), jnp.float32),
+        "b": jax.ShapeDtypeStruct((3, 5), jnp.bfloat16),
+        "c": jax.ShapeDtypeStruct((7,), jnp.int8),
+        "big": jax.ShapeDtypeStruct((1025, 1024), jnp.float32),  # > 4 MiB
+        "k": jax.ShapeDtypeStruct((16, 16), jnp.float32),
+    }
+    rules = [("a|big", jaxinit.zeros), ("b", jaxinit.constant(0.1)), ("c", jaxinit.ones),
+             ("k", jaxinit.he_normal())]  # fmt: skip
+    jobs, _ = flax_adapter.prepare(tree, rules)
+    program = flax_generate.program(jobs, flax_generate.GROUP_BYTES)
+    assert sorted(jobs[i].path for i, _ in program.fills) == ["a", "b", "c"]
+    assert sorted(jobs[c[0]].path for c in program.plan) == ["big", "k"]
+    out = jf.reinit(tree, KEY, rules)
+    for path, want in _expected(jf.plan(tree, rules), KEY).items():
+        assert out[path].dtype == want.dtype and out[path].sharding == want.sharding
+        _assert_bitwise(out[path], want)
+
+
 # -- 6. partition metadata -> out_sharding ---------------------------------------------------------
 @pytest.mark.slow  # over 5 s: the fast lane leaves it out
 @pytest.mark.parametrize("axis_type", [AxisType.Auto, AxisType.Explicit], ids=["auto", "explicit"])

@@ -1,11 +1,23 @@
 """Generating many parameters in one jitted computation, each straight into its sharding.
 
-Parameters with the same random initializer, shape, dtype and sharding are generated together
-by one ``lax.map`` over their path keys, so a deep model compiles about as fast as a shallow one:
-the loop body is one member's own computation, compiled once, so the bits are those of calling
-the initializer key by key. The loop writes the members into one stacked array that is then
-split. Groups are cut at `GROUP_BYTES` per device, which bounds the extra memory of the stacked
-copy. Constants (``init.random`` False) are not grouped: a fill compiles to next to nothing.
+Compile time, not run time, is what a cold ``reinit`` pays on CPU: XLA compiles every distinct
+threefry draw (about 0.1-0.25 s each), so the program is built to hold as few as it can:
+
+* unsharded unit draws times a scale (``normal(0.02)``, ``he_uniform``, ``lecun_normal``, ...)
+  of one unit and dtype are drawn by one loop of equal blocks, whatever their shapes
+  (`Blocks`: jax's partitionable threefry draws element ``j`` from the key and the counter
+  ``j`` alone, so any parameter is a run of blocks) -- one threefry for all of a ResNet's
+  convolutions;
+* other random parameters with the same initializer, shape, dtype and sharding are generated
+  together by one ``lax.map`` over their path keys (the loop body is one member's own
+  computation, compiled once, so the bits are those of calling the initializer key by key);
+* small fills (zeros, ones, scalar constants) are not in the loops at all: one element of
+  each is computed by its initializer and the rest is filled on the host and placed in a
+  batch, so a deep model's biases and norm scales cost no kernel each.
+
+The loops write their members into one stacked array that is then split by small jitted
+takers (one per member shape). Groups are cut at `GROUP_BYTES` per device, which bounds the
+extra memory of the stacked copy.
 """
 
 from __future__ import annotations
@@ -90,6 +102,31 @@ def _groupable(job: Job) -> bool:
     """A random jaxinit initializer: a foreign callable makes no promise about its bits under
     a loop, and a constant is cheaper alone."""
     return isinstance(job.init, BaseInitializer) and job.init.random
+
+
+#: Fills (zeros, ones, scalar constants) up to this many bytes are built on the host.
+FILL_HOST_BYTES = 4 * 2**20
+
+
+def _fill_of(job: Job) -> Any:
+    """The key of a small fill's value -- ``(initializer, dtype)`` -- or None: a `zeros`,
+    `ones` or scalar `constant` of at most `FILL_HOST_BYTES`, which `Program` builds on the
+    host from one element computed by the initializer itself (so the bits are its own)."""
+    from jaxinit._src.schemes import constant  # the schemes import core, not flax
+
+    init = job.init
+    if not isinstance(init, (constant.Zeros, constant.Ones, constant.Constant)) or init.random:
+        return None
+    if isinstance(init, constant.Constant) and (np.ndim(init._value()) or not init.concrete):
+        return None
+    size = math.prod(job.shape)
+    if not size or size * job.dtype.itemsize > FILL_HOST_BYTES:
+        return None
+    try:
+        hash(init)
+    except TypeError:
+        return None
+    return (init, job.dtype)
 
 
 def unit_of(job: Job) -> tuple[units.Unit, np.float32] | None:
@@ -300,6 +337,7 @@ class Program:
     shapes: tuple[tuple[int, ...], ...]
     finals: tuple[Any, ...]
     blocks: tuple[Blocks | None, ...] = ()
+    fills: tuple[tuple[int, int], ...] = ()
 
     def _context(self) -> Any:
         return sharding_lib.entering(self.mesh)  # Explicit-mesh shardings need the mesh set
@@ -312,6 +350,12 @@ class Program:
         with self._context():
             return self.fn.lower(self._root(key))
 
+    def _via_host(self, i: int) -> bool:
+        """Whether job `i` is cut from its group on the host: a replicated parameter on CPU,
+        where the group's array is host memory already (`np.asarray` is a view) and one
+        batched ``device_put`` of the members beats a jitted take per member."""
+        return _replicated(self.gens[i]) and self.mesh.devices.flat[0].platform == "cpu"
+
     def split(self, outs: list[Any]) -> list[jax.Array]:
         """Every job's array from `fn`'s outputs (`outs`, which this empties so that each
         stacked group is freed once split), each in its final sharding."""
@@ -320,19 +364,43 @@ class Program:
             for k, chunk in enumerate(self.plan):
                 out, outs[k] = outs[k], None
                 blocks = self.blocks[k] if self.blocks else None
-                if blocks is not None:
+                if len(chunk) == 1 and blocks is None:
+                    arrays[chunk[0]] = out
+                elif self._via_host(chunk[0]):
+                    host = np.asarray(out)
+                    for pos, i in enumerate(chunk):
+                        n = math.prod(self.shapes[i])
+                        row = (
+                            host.reshape(-1)[blocks.start[pos] * blocks.size :][:n]
+                            if blocks
+                            else host[pos]
+                        )
+                        arrays[i] = row.reshape(self.shapes[i])
+                elif blocks is not None:
                     for pos, i in enumerate(chunk):
                         n = -(-math.prod(self.shapes[i]) // blocks.size)
                         take = _block_taker(self.gens[i], self.shapes[i], n)
                         arrays[i] = take(out, np.int32(blocks.start[pos]))
-                elif len(chunk) == 1:
-                    arrays[chunk[0]] = out
                 else:
                     for pos, i in enumerate(chunk):
                         arrays[i] = _taker(self.gens[i], self.shapes[i])(out, np.int32(pos))
                 del out
-        pairs = zip(arrays, self.finals, strict=True)
-        return [x if final is None else jax.device_put(x, final) for x, final in pairs]
+        if self.fills:  # built on the host from their one computed element
+            values = [np.asarray(t).reshape(-1)[0] for t in outs[len(self.plan) :]]
+            for i, t in self.fills:
+                arrays[i] = np.full(self.shapes[i], values[t], values[t].dtype)
+        # One batched placement: host arrays (fills, members cut on the host) into their
+        # sharding, device arrays made elsewhere than where they live (`_placement`) moved.
+        moves = [
+            i for i, x in enumerate(arrays)
+            if isinstance(x, np.ndarray) or self.finals[i] is not None
+        ]  # fmt: skip
+        placed = jax.device_put(
+            [arrays[i] for i in moves], [self.finals[i] or self.gens[i] for i in moves]
+        )
+        for i, x in zip(moves, placed, strict=True):
+            arrays[i] = x
+        return arrays
 
     def __call__(self, key: jax.Array) -> list[jax.Array]:
         with self._context():
@@ -355,7 +423,13 @@ def program(jobs: Sequence[Job], group_bytes: int, *, threefry: bool = True) -> 
     mesh = _mesh(jobs)
     placements = [_placement(job, mesh) for job in jobs]
     gens = [g for g, _ in placements]
-    plan = tuple(tuple(c) for c in chunks(jobs, gens, group_bytes, threefry))
+    fill_keys = [_fill_of(job) for job in jobs]
+    templates = list(dict.fromkeys(k for k in fill_keys if k is not None))
+    fills = tuple((i, templates.index(k)) for i, k in enumerate(fill_keys) if k is not None)
+    rest = [i for i, k in enumerate(fill_keys) if k is None]
+    cut = chunks([jobs[i] for i in rest], [gens[i] for i in rest], group_bytes, threefry)
+    plan = tuple(tuple(rest[j] for j in c) for c in cut)
+    replicated = NamedSharding(mesh, PartitionSpec())
     layouts = tuple(
         Blocks.of([math.prod(jobs[i].shape) for i in c])
         if len(c) > 1 and _blockable(jobs[c[0]], gens[c[0]], threefry)
@@ -386,13 +460,15 @@ def program(jobs: Sequence[Job], group_bytes: int, *, threefry: bool = True) -> 
                 return _call(dataclasses.replace(job, init=units.Scaled(unit, scale)), gen, k)
 
             outs.append(jax.lax.map(member, (ks, scales)))
+        for init, dtype in templates:  # one element of each fill, by its initializer
+            outs.append(_call(Job("", np.uint32(0), init, (1,), dtype, None), replicated, root))
         return tuple(outs)
 
     out_shardings = tuple(gens[c[0]] if len(c) == 1 else _stacked(gens[c[0]]) for c in plan)
-    fn = jax.jit(body, out_shardings=out_shardings)
+    fn = jax.jit(body, out_shardings=out_shardings + (replicated,) * len(templates))
     shapes = tuple(job.shape for job in jobs)
     finals = tuple(f for _, f in placements)
-    return Program(fn, mesh, plan, tuple(gens), shapes, finals, layouts)
+    return Program(fn, mesh, plan, tuple(gens), shapes, finals, layouts, fills)
 
 
 def generate(jobs: Sequence[Job], key: jax.Array, group_bytes: int) -> list[jax.Array]:

@@ -185,15 +185,16 @@ def nnx_leaves(
     variables, by path)."""
     from flax import nnx
 
-    flat = list(nnx.to_flat_state(nnx.state(model, nnx.Param)))
-    every = list(nnx.to_flat_state(nnx.state(model)))
+    every = list(nnx.to_flat_state(nnx.state(model)))  # one traversal: the variables ...
+    paths = [join_path(keys) for keys, _ in every]  # ... and their paths, computed once
     found = flax_layers.nnx_layers(model)
     leaves = []
-    for keys, var in flat:
+    for path, (_, var) in zip(paths, every, strict=True):
+        if not isinstance(var, nnx.Param):
+            continue
         value = var.get_value()
         if not _initializable(value):
             continue
-        path = join_path(keys)
         s = _nnx_sharding(path, var, value, user_mesh, required)
         concrete = _concrete(value)
         layer = flax_layers.lookup(layers, path) or found.get(path)
@@ -201,9 +202,9 @@ def nnx_leaves(
 
     def write(new: Mapping[str, jax.Array]) -> Any:
         updates = [
-            (keys, var.replace(new[join_path(keys)]))
-            for keys, var in every
-            if join_path(keys) in new
+            (keys, var.replace(new[path]))
+            for path, (keys, var) in zip(paths, every, strict=True)
+            if path in new
         ]
         nnx.update(model, nnx.from_flat_state(updates))
         return model
