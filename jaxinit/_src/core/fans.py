@@ -23,10 +23,11 @@ import numpy as np
 from jaxinit._src.core.validation import normalize_axes
 
 _RANK_ERROR = (
-    "Can't compute input and output sizes of a {rank}-dimensional weights tensor. Must be at "
-    "least 2D with the default `in_axis=-2` (`shape` {shape} has rank {rank}, so no axis -2): "
-    "pass the axes explicitly, e.g. `in_axis=0, out_axis=()` for fan_in = shape[0] "
-    "(a bias or a vector), or use an initializer that needs no fans."
+    # jax's own sentence first, word for word (its tests match it), then what to do.
+    "Can't compute input and output sizes of a {rank}-dimensional weights tensor with default "
+    "in_axis. Must be at least 2D or specify in_axis explicitly. `shape` {shape} has rank "
+    "{rank}, so the default `in_axis=-2` is no axis: pass e.g. `in_axis=0, out_axis=()` for "
+    "fan_in = shape[0] (a bias or a vector), or use an initializer that needs no fans."
 )
 
 
