@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import jaxinit
@@ -398,3 +399,18 @@ def test_get_refuses_malformed_dicts_naming_the_field(spec, error, arg, shown):
     msg = str(info.value)
     assert f"`{arg}`" in msg or f"'{arg}'" in msg, msg
     assert shown in msg, msg
+
+
+# -- empty sharded results ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("init", [jaxinit.zeros, jaxinit.normal(), jaxinit.orthogonal()])
+def test_an_empty_sharded_result_has_empty_shards_of_the_right_shape(init):
+    # jax's jit(out_shardings=...) gives a zero-size output shards of the global shape, which
+    # np.asarray then cannot assemble; jaxinit places an empty result from the host instead.
+    mesh = jax.make_mesh((2, 4), ("a", "b"))
+    sharding = NamedSharding(mesh, P(None, "a"))
+    y = init(KEY, (0, 2), out_sharding=sharding)
+    assert y.shape == (0, 2) and y.sharding == sharding
+    assert {s.data.shape for s in y.addressable_shards} == {(0, 1)}
+    assert np.asarray(y).shape == (0, 2)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import numpy as np
 from jax.core import Tracer
 from jax.sharding import NamedSharding, PartitionSpec
 
@@ -213,6 +214,14 @@ def place(
     lay = layout(sharding, len(shape), _is_tracing(key))
     if sharding is None:
         return _jitted(fn, None, "plain")(static, dyn, key, shape, dtype, lay)
+    if (
+        not math.prod(shape)
+        and not _is_tracing(key)
+        and isinstance(sharding.mesh, jax.sharding.Mesh)
+    ):
+        # An empty array, placed from the host: jax's jit(out_shardings=...) gives a zero-size
+        # output shards of the global shape ((0, 2) where device_put gives (0, 1)).
+        return jax.device_put(np.zeros(shape, dtype), sharding)
     if explicit_axes(sharding.mesh):
         typed = _jitted(fn, sharding, "auto_axes")
         if _is_tracing(key):
