@@ -407,8 +407,11 @@ def test_serialize_get_and_pickle_round_trip(config, shape, seed):
 
 SPEC_EDITS = (
     "none",
-    # KNOWN: get of a dict not of the form {'name': str, 'config': dict} names no argument
-    # "drop name", "drop config", "extra key", "name not a str", "config not a dict",
+    "drop name",
+    "drop config",
+    "extra key",
+    "name not a str",
+    "config not a dict",
     "unknown name",
     "unknown parameter",
     "garbage value",

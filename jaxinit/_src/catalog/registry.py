@@ -271,16 +271,22 @@ negative_slope=None)
     if isinstance(identifier, str):
         return build(identifier, kwargs)
     if isinstance(identifier, Mapping):
-        if set(identifier) != {"name", "config"} or not isinstance(identifier["config"], Mapping):
+        if set(identifier) != {"name", "config"}:
             raise ValueError(
-                "A serialized initializer is a dict with keys 'name' and 'config'; got keys "
-                f"{sorted(identifier)}."
+                "`identifier`, a serialized initializer, is a dict with keys 'name' and "
+                f"'config' (as jaxinit.serialize makes it); got keys {sorted(map(str, identifier))}"
+                "."
+            )
+        if not isinstance(identifier["config"], Mapping):
+            raise TypeError(
+                "`identifier` is a serialized initializer whose 'config' must be a dict of its "
+                f"parameters; got {identifier['config']!r}."
             )
         name = identifier["name"]
         if not isinstance(name, str):
             raise TypeError(
-                f"the 'name' of a serialized initializer must be a string (a name from "
-                f"`jaxinit.names()`); got {name!r}."
+                "`identifier` is a serialized initializer whose 'name' must be a string (a name "
+                f"from `jaxinit.names()`); got {name!r}."
             )
         config = {k: _decode(k, v) for k, v in identifier["config"].items()}
         return build(name, {**config, **kwargs})
