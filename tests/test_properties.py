@@ -570,22 +570,7 @@ def _tolerance(init, spec: P, rank: int) -> float:
     return 0.0 if sharded <= batch else 2e-6
 
 
-def _one_index_per_shard_of_a_unitball_sum(call_case) -> bool:
-    (name, _), (mesh, spec, shape) = call_case
-    if name != "positive_unitball":
-        return False
-    summed = range(max(len(shape) - 1, 1))  # its sum runs over all axes but the last
-    for dim in summed:
-        axes = (spec[dim],) if isinstance(spec[dim], str) else spec[dim] or ()
-        if axes and shape[dim] == math.prod(mesh.shape[a] for a in axes):
-            return True
-    return False
-
-
-sharded_calls = st.tuples(configs(wild=False), sharded_cases()).filter(
-    # KNOWN: positive_unitball sharded with one index per shard along a summed axis is 1 ulp off
-    lambda c: not _one_index_per_shard_of_a_unitball_sum(c)
-)
+sharded_calls = st.tuples(configs(wild=False), sharded_cases())
 
 
 @examples(1)

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxinit._src.schemes.structured import Bilinear, Dirac, Identity, PositiveUnitball, Sparse
 
@@ -218,6 +220,17 @@ def test_positive_unitball_errors():
         PositiveUnitball()(KEY, (3, 3), jnp.complex64)
     with pytest.raises(TypeError, match="`dtype`"):
         PositiveUnitball(jnp.complex64)(KEY, (3, 3))
+
+
+@pytest.mark.parametrize("shape", [(8,), (8, 2), (8, 1, 3), (16, 2)], ids=str)
+def test_positive_unitball_sharded_one_index_per_shard_is_bitwise(shape):
+    # With one index of the summed axes per shard there is no broadcast to divide by, and XLA
+    # divides where it otherwise multiplies by the reciprocal: written out, the bits agree.
+    mesh = jax.make_mesh((8,), ("x",))
+    init = PositiveUnitball()
+    want = init(KEY, shape)
+    got = init(KEY, shape, out_sharding=NamedSharding(mesh, P("x")))
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
 # -- sparse ---------------------------------------------------------------------------------

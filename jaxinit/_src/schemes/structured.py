@@ -309,7 +309,10 @@ class PositiveUnitball(BaseInitializer):
         total = _exact_sum(u, axes, dtype)
         # An all-zero draw (possible only for tiny fans) becomes uniform weights, never 0/0.
         fan = math.prod(shape[a] for a in axes)
-        return jnp.where(total > 0, u / total, jnp.asarray(1 / fan, dtype))
+        # Times the reciprocal, written out: XLA turns a division by a broadcast total into
+        # exactly this, but not where a shard holds one index of the summed axes (nothing to
+        # broadcast), which would then divide and differ by an ulp from the unsharded call.
+        return jnp.where(total > 0, u * (1 / total), jnp.asarray(1 / fan, dtype))
 
 
 def _lowest(scores: Array, count: Any, axis: int) -> Array:
