@@ -551,6 +551,22 @@ def test_small_fills_are_built_on_the_host_with_their_own_bits():
         _assert_bitwise(out[path], want)
 
 
+def test_reinit_inside_jit_has_the_eager_bits():
+    """Traced (inside the caller's jit), nothing goes through the host: fills and groups are
+    made in the program, with the same bits."""
+    tree = {
+        "a": jax.ShapeDtypeStruct((64,), jnp.float32),
+        "b": jax.ShapeDtypeStruct((16, 16), jnp.float32),
+        "c": jax.ShapeDtypeStruct((16, 32), jnp.float32),
+        "d": jax.ShapeDtypeStruct((16, 16), jnp.float32),
+    }
+    rules = [("a", jaxinit.ones), ("b|d", jaxinit.normal(0.1)), ("c", jaxinit.he_normal())]
+    eager = jf.reinit(tree, KEY, rules)
+    traced = jax.jit(lambda k: jf.reinit(tree, k, rules))(KEY)
+    for path in tree:
+        _assert_bitwise(traced[path], eager[path])
+
+
 # -- 6. partition metadata -> out_sharding ---------------------------------------------------------
 @pytest.mark.slow  # over 5 s: the fast lane leaves it out
 @pytest.mark.parametrize("axis_type", [AxisType.Auto, AxisType.Explicit], ids=["auto", "explicit"])

@@ -31,6 +31,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 
 from jaxinit._src.core import dtypes, streams, units
@@ -338,6 +339,7 @@ class Program:
     finals: tuple[Any, ...]
     blocks: tuple[Blocks | None, ...] = ()
     fills: tuple[tuple[int, int], ...] = ()
+    host: bool = True
 
     def _context(self) -> Any:
         return sharding_lib.entering(self.mesh)  # Explicit-mesh shardings need the mesh set
@@ -354,7 +356,8 @@ class Program:
         """Whether job `i` is cut from its group on the host: a replicated parameter on CPU,
         where the group's array is host memory already (`np.asarray` is a view) and one
         batched ``device_put`` of the members beats a jitted take per member."""
-        return _replicated(self.gens[i]) and self.mesh.devices.flat[0].platform == "cpu"
+        cpu = self.mesh.devices.flat[0].platform == "cpu"
+        return self.host and cpu and _replicated(self.gens[i])
 
     def split(self, outs: list[Any]) -> list[jax.Array]:
         """Every job's array from `fn`'s outputs (`outs`, which this empties so that each
@@ -408,7 +411,9 @@ class Program:
         return self.split(outs)
 
 
-def program(jobs: Sequence[Job], group_bytes: int, *, threefry: bool = True) -> Program:
+def program(
+    jobs: Sequence[Job], group_bytes: int, *, threefry: bool = True, host: bool = True
+) -> Program:
     """The computation generating every job from ``fold_in(key, job.hash)``.
 
     Unsharded unit draws times a scale (``normal(0.02)``, ``he_uniform``, ``lecun_normal``,
@@ -423,7 +428,7 @@ def program(jobs: Sequence[Job], group_bytes: int, *, threefry: bool = True) -> 
     mesh = _mesh(jobs)
     placements = [_placement(job, mesh) for job in jobs]
     gens = [g for g, _ in placements]
-    fill_keys = [_fill_of(job) for job in jobs]
+    fill_keys = [_fill_of(job) if host else None for job in jobs]
     templates = list(dict.fromkeys(k for k in fill_keys if k is not None))
     fills = tuple((i, templates.index(k)) for i, k in enumerate(fill_keys) if k is not None)
     rest = [i for i, k in enumerate(fill_keys) if k is None]
@@ -468,11 +473,13 @@ def program(jobs: Sequence[Job], group_bytes: int, *, threefry: bool = True) -> 
     fn = jax.jit(body, out_shardings=out_shardings + (replicated,) * len(templates))
     shapes = tuple(job.shape for job in jobs)
     finals = tuple(f for _, f in placements)
-    return Program(fn, mesh, plan, tuple(gens), shapes, finals, layouts, fills)
+    return Program(fn, mesh, plan, tuple(gens), shapes, finals, layouts, fills, host)
 
 
 def generate(jobs: Sequence[Job], key: jax.Array, group_bytes: int) -> list[jax.Array]:
     """Every job's array, from ``fold_in(key, job.hash)``, in one jitted computation."""
     if not jobs:
         return []
-    return program(jobs, group_bytes, threefry=streams.is_threefry(key))(key)
+    # Traced (reinit inside the caller's jit): nothing can go through the host.
+    host = not isinstance(key, Tracer)
+    return program(jobs, group_bytes, threefry=streams.is_threefry(key), host=host)(key)
