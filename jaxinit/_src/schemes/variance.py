@@ -106,8 +106,10 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     return _GAINS[nonlinearity]
 
 
-#: The largest |slope| whose square is finite in float64 (and whose gain is above 1e-150).
-_MAX_SLOPE = 1e150
+#: The largest |slope| whose square is finite in float32: a slope is a float32 parameter (a
+#: traced one is squared on the device in float32), and its gain sqrt(2 / (1 + slope^2)) must
+#: not vanish there.
+_MAX_SLOPE = 1.8e19
 
 
 def check_slope(arg: str, value: Any) -> Any:
