@@ -24,6 +24,7 @@ SCRIPTS = {
     "flax_model": "benchmarks.bench_flax_model",
     "real_models": "benchmarks.bench_real_models",
     "depth": "benchmarks.bench_depth",
+    "cold": "benchmarks.bench_cold",
 }
 
 
