@@ -50,6 +50,24 @@ def test_bits_at_is_a_slice_of_jax_bits(first, size):
     np.testing.assert_array_equal(got, jax.random.bits(key, (2000,))[first : first + size])
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2**31 - 1])
+def test_written_out_threefry_is_jax_threefry_over_a_million_counters(seed):
+    """`threefry2x32` (20 rounds as jnp ops, compiled as one elementwise kernel) against jax's
+    own primitive, whose CPU lowering is a rolled loop."""
+    key = jax.random.key(seed)
+    n = 1 << 20
+    got = jax.jit(lambda d: streams.bits_at(d, jnp.uint32(0), n))(jax.random.key_data(key))
+    np.testing.assert_array_equal(got, jax.random.bits(key, (n,)))
+
+
+@pytest.mark.parametrize("first, size", [(0, 64), (77, 1000)])
+def test_normal_at_is_a_slice_of_jax_normal(first, size):
+    key = jax.random.key(5)
+    got = jax.jit(lambda k: streams.normal_at(k, first, size, np.float32))(key)
+    want = jax.jit(lambda k: jax.random.normal(k, (2000,)))(key)[first : first + size]
+    np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("kind", units.UNITS)
 def test_unit_from_bits_is_its_sample(kind):
     unit = units.Unit(kind)

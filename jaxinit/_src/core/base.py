@@ -207,6 +207,14 @@ class BaseInitializer:
         return self
 
     # -- calling ----------------------------------------------------------------------------
+    def compile_options(self, compute_dtype: np.dtype) -> Mapping[str, Any] | None:
+        """XLA:CPU compiler options for this initializer's own (eager) program, or None.
+
+        Only options that leave every bit of the result as the default compilation gives it
+        (a traced call is compiled by the caller's jit, with its options): tests check eager
+        against jit bitwise."""
+        return None
+
     def sample(
         self, key: KeyArray, shape: tuple[int, ...], dtype: np.dtype, layout: sharding.Layout
     ) -> Array:
@@ -231,7 +239,8 @@ class BaseInitializer:
         if placement is None and self.needs_out_sharding and is_traced(key):
             sharding.warn_unsharded_trace(self.name, shape)
         static, dyn = self._split()
-        return sharding.place(_generate, static, dyn, key, shape, dt, placement)
+        options = self.compile_options(dtypes_lib.compute_dtype(dt))
+        return sharding.place(_generate, static, dyn, key, shape, dt, placement, options)
 
     # -- value semantics --------------------------------------------------------------------
     def params(self) -> dict[str, Any]:

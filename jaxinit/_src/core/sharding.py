@@ -140,18 +140,22 @@ def _is_tracing(key: Array) -> bool:
 
 
 @functools.cache
-def _jitted(fn: Callable[..., Array], sharding: Any, how: str) -> Callable[..., Array]:
-    """One cached jit per (program, sharding, placement method): eager calls never retrace."""
+def _jitted(
+    fn: Callable[..., Array], sharding: Any, how: str, options: tuple = ()
+) -> Callable[..., Array]:
+    """One cached jit per (program, sharding, placement method, compiler options): eager calls
+    never retrace."""
     static_argnums = (0, 3, 4, 5)
+    jit = functools.partial(jax.jit, compiler_options=dict(options)) if options else jax.jit
     if how == "out_shardings":
-        return jax.jit(fn, static_argnums=static_argnums, out_shardings=sharding)
+        return jit(fn, static_argnums=static_argnums, out_shardings=sharding)
     if how == "constraint":
 
         def constrained(static, dyn, key, shape, dtype, layout):
             out = fn(static, dyn, key, shape, dtype, layout)
             return jax.lax.with_sharding_constraint(out, sharding)
 
-        return jax.jit(constrained, static_argnums=static_argnums)
+        return jit(constrained, static_argnums=static_argnums)
     if how == "auto_axes":
         axes = explicit_axes(sharding.mesh)
 
@@ -162,8 +166,8 @@ def _jitted(fn: Callable[..., Array], sharding: Any, how: str) -> Callable[..., 
             )
             return run(key)
 
-        return jax.jit(typed, static_argnums=static_argnums)
-    return jax.jit(fn, static_argnums=static_argnums)
+        return jit(typed, static_argnums=static_argnums)
+    return jit(fn, static_argnums=static_argnums)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,6 +205,32 @@ def layout(sharding: NamedSharding | None, ndim: int, traced: bool) -> Layout:
     return Layout(tuple(s is not None for s in spec), sharding)
 
 
+#: Compiler options XLA does not know (a jax upgrade may remove one): never passed again.
+_UNKNOWN_OPTIONS: set[str] = set()
+#: What jax says of compiler options given to a jit traced inside another transformation.
+_TOP_LEVEL_ONLY = "can only be passed to top-level"
+
+
+def _options(options: Any, sharding: NamedSharding | None, traced: bool) -> tuple:
+    """`options` (a mapping of XLA:CPU compiler options) as a hashable tuple, for an eager call
+    that runs on CPU; empty otherwise (a traced call is compiled by the caller's jit)."""
+    if not options or traced:
+        return ()
+    mesh = sharding.mesh if sharding is not None else None
+    device = mesh.devices.flat[0] if isinstance(mesh, jax.sharding.Mesh) else jax.devices()[0]
+    if device.platform != "cpu":
+        return ()
+    return tuple(sorted((k, v) for k, v in options.items() if k not in _UNKNOWN_OPTIONS))
+
+
+def _unknown_option(error: Exception, options: tuple) -> str | None:
+    """The option of `options` that XLA refused as unknown, if that is what `error` says."""
+    text = str(error)
+    if "No such compile option" not in text:
+        return None
+    return next((k for k, _ in options if k in text), None)
+
+
 def place(
     fn: Callable[..., Array],
     static: Any,
@@ -209,11 +239,38 @@ def place(
     shape: tuple[int, ...],
     dtype: Any,
     sharding: NamedSharding | None,
+    options: Any = None,
 ) -> Array:
-    """Runs ``fn(static, dyn, key, shape, dtype, layout)`` jitted, placed in `sharding`."""
+    """Runs ``fn(static, dyn, key, shape, dtype, layout)`` jitted, placed in `sharding`, with
+    XLA:CPU compiler `options` (a mapping) for an eager call on CPU."""
+    opts = _options(options, sharding, _is_tracing(key))
+    try:
+        return _place(fn, static, dyn, key, shape, dtype, sharding, opts)
+    except Exception as error:
+        if not opts:
+            raise
+        if _TOP_LEVEL_ONLY in str(error):  # under a trace after all (a traced parameter, a
+            return _place(fn, static, dyn, key, shape, dtype, sharding, ())  # key closed over)
+        name = _unknown_option(error, opts)
+        if name is None:
+            raise
+        _UNKNOWN_OPTIONS.add(name)  # an option this XLA does not have: never passed again
+        return place(fn, static, dyn, key, shape, dtype, sharding, options)
+
+
+def _place(
+    fn: Callable[..., Array],
+    static: Any,
+    dyn: Any,
+    key: Array,
+    shape: tuple[int, ...],
+    dtype: Any,
+    sharding: NamedSharding | None,
+    opts: tuple,
+) -> Array:
     lay = layout(sharding, len(shape), _is_tracing(key))
     if sharding is None:
-        return _jitted(fn, None, "plain")(static, dyn, key, shape, dtype, lay)
+        return _jitted(fn, None, "plain", opts)(static, dyn, key, shape, dtype, lay)
     if (
         not math.prod(shape)
         and not _is_tracing(key)
@@ -223,11 +280,11 @@ def place(
         # output shards of the global shape ((0, 2) where device_put gives (0, 1)).
         return jax.device_put(np.zeros(shape, dtype), sharding)
     if explicit_axes(sharding.mesh):
-        typed = _jitted(fn, sharding, "auto_axes")
+        typed = _jitted(fn, sharding, "auto_axes", opts)
         if _is_tracing(key):
             return typed(static, dyn, key, shape, dtype, lay)
         with entering(sharding.mesh):  # a NamedSharding given outside any mesh context
             return typed(static, dyn, key, shape, dtype, lay)
     if _is_tracing(key) or not isinstance(sharding.mesh, jax.sharding.Mesh):
-        return _jitted(fn, sharding, "constraint")(static, dyn, key, shape, dtype, lay)
-    return _jitted(fn, sharding, "out_shardings")(static, dyn, key, shape, dtype, lay)
+        return _jitted(fn, sharding, "constraint", opts)(static, dyn, key, shape, dtype, lay)
+    return _jitted(fn, sharding, "out_shardings", opts)(static, dyn, key, shape, dtype, lay)

@@ -13,6 +13,12 @@ turns it into exactly ``jax.random.normal(key, shape)`` -- and ``b1`` as a secon
 ``(b1, b1 ^ b2)`` is a bijection of the block, so the two streams are as independent as the
 block's two halves. Counters are the row-major index of the full shape, as in jax, so every
 shard computes its own elements.
+
+The block function itself is :func:`threefry2x32`: the 20 rounds written out as ``jnp``
+integer ops, the form jax lowers to on GPU and TPU. On CPU jax lowers its primitive to a
+rolled loop instead; the written-out rounds fuse into one elementwise kernel, which XLA:CPU
+compiles in 0.09 s instead of 0.23 s and runs 5-7x faster (2^20 counters: 1.8 vs 13 ms), with
+the same bits (tests/test_streams.py).
 """
 
 from __future__ import annotations
@@ -24,11 +30,31 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.extend.random import threefry2x32_p
 
 from jaxinit._src.core import samplers
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, KeyArray
+
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+_PARITY = np.uint32(0x1BD11BDA)
+
+
+def _rotl(x: Array, d: int) -> Array:
+    return (x << np.uint32(d)) | (x >> np.uint32(32 - d))
+
+
+def threefry2x32(k1: Array, k2: Array, x0: Array, x1: Array) -> tuple[Array, Array]:
+    """Threefry-2x32 with 20 rounds (Salmon et al. 2011) of key ``(k1, k2)`` on the counter
+    words ``(x0, x1)``, all uint32 (broadcast): jax's ``threefry_2x32``, bit for bit."""
+    ks = (k1, k2, k1 ^ k2 ^ _PARITY)
+    a, b = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            a = a + b
+            b = a ^ _rotl(b, r)
+        a = a + ks[(i + 1) % 3]
+        b = b + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return a, b
 
 
 def is_threefry(key: KeyArray) -> bool:
@@ -72,7 +98,7 @@ def threefry_lanes(
     drawn = samplers.draw_shape(shape, layout)
     k = jax.random.key_data(key)
     count = _row_major_index(drawn)
-    b1, b2 = threefry2x32_p.bind(k[0], k[1], jnp.zeros_like(count), count)
+    b1, b2 = threefry2x32(k[0], k[1], jnp.zeros_like(count), count)
     return (b1 ^ b2).reshape(shape), b1.reshape(shape)
 
 
@@ -80,8 +106,15 @@ def bits_at(key_data: Array, first: Array, size: int) -> Array:
     """``jax.random.bits(key, (n,))[first : first + size]`` (any ``n >= first + size``) for a
     threefry key's data ``(k1, k2)``: the counters ``first, first + 1, ...`` alone."""
     count = first + lax.iota(jnp.uint32, size)
-    b1, b2 = threefry2x32_p.bind(key_data[0], key_data[1], jnp.zeros_like(count), count)
+    b1, b2 = threefry2x32(key_data[0], key_data[1], jnp.zeros_like(count), count)
     return b1 ^ b2
+
+
+def normal_at(key: KeyArray, first: Array | int, size: int, dtype: Any) -> Array:
+    """``jax.random.normal(key, (n,))[first : first + size]`` (float32, any ``n >= first +
+    size``), for a key where :func:`has_lanes` holds."""
+    first = jnp.asarray(first).astype(jnp.uint32)
+    return normal_from_bits(bits_at(jax.random.key_data(key), first, size), dtype)
 
 
 def uniform_from_bits(bits: Array, dtype: Any, minval: Any = 0.0, maxval: Any = 1.0) -> Array:

@@ -9,160 +9,334 @@ blocked matmuls and no communication.
 A tall ``N x M`` matrix (``N >= M``) is ``Q = H_1 H_2 ... H_M E_M D`` where ``H_j`` reflects the
 coordinates ``j..N-1`` with vector ``u_j`` built from column ``j`` of a Gaussian matrix (entries
 ``j..N-1``), ``E_M`` is the first ``M`` columns of the identity and ``D`` holds the phases of
-R's diagonal (Mezzadri's fix, which makes Q exactly Haar). Reflectors are applied in blocks of
-`BLOCK` in compact WY form ``H_s ... H_{s+b-1} = I - U T U^H`` with
-``T^{-1} = striu(U^H U) + diag(U^H U) / 2`` (Puglisi 1992). Wide matrices are transposes.
+R's diagonal (Mezzadri's fix, which makes Q exactly Haar). Reflectors are applied in blocks in
+compact WY form ``H_s ... H_{s+b-1} = I - U T U^H`` (Schreiber & Van Loan 1989), ``T`` from
+LAPACK's ``larft`` recurrence.
+
+The program's size does not depend on N or M -- an initializer runs once per shape, so its
+compile time is what a user pays: the draws are one sampler call, and the blocks are applied
+by a few loops (`stages`) whose bodies have static shapes (docs/orthogonal.md). Wide matrices
+are transposes.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
-from jaxinit._src.core import samplers
+from jaxinit._src.core import samplers, streams
 from jaxinit._src.core.typing import Array, KeyArray
 
-#: Reflectors per panel: each panel's vectors come from one key, ``fold_in(key, panel)``. Fixed,
-#: never tied to the sharding, so the values are the same on every mesh.
+#: Reflectors per panel: panel ``k`` holds the Gaussian vectors of reflectors ``k*PANEL ..``.
+#: Fixed, never tied to the sharding, so the values are the same on every mesh.
 PANEL = 64
 #: Reflectors applied at once on one device (whole panels): larger blocks, faster matmuls.
 BLOCK = 128
-_HIGHEST = jax.lax.Precision.HIGHEST
+#: Most loops (`stages`) `tall` uses: each is one compiled loop body, whatever N and M.
+MAX_STAGES = 4
+#: The cost model that picks the stages: matmul speed (float32, 2-core CPU, measured) and the
+#: time to compile one more loop body. A model, not a tuning knob: it only trades run time
+#: against compile time, and the values never depend on it beyond rounding.
+FLOPS = 5e10
+RUN_SECONDS = 0.08
+_HIGHEST = lax.Precision.HIGHEST
+
+
+# Written with `lax` primitives: ``jnp`` functions are jitted functions of their own, and each
+# costs a trace of its own on the first call -- the call this module is built to make cheap.
+def _dot(a: Array, b: Array, contract: tuple[int, int], batch: int = 0) -> Array:
+    """``a`` times ``b`` contracting axis ``contract[0]`` of a with ``contract[1]`` of b, over
+    `batch` leading batch axes. Pinned precision: TF32 on NVIDIA GPUs or bf16 passes on TPU
+    would break orthogonality."""
+    dims = (((contract[0],), (contract[1],)), (tuple(range(batch)), tuple(range(batch))))
+    return lax.dot_general(a, b, dims, precision=_HIGHEST)
 
 
 def _mm(a: Array, b: Array) -> Array:
-    # Pinned precision: TF32 on NVIDIA GPUs or bf16 passes on TPU would break orthogonality.
-    return jnp.matmul(a, b, precision=_HIGHEST)
+    """``a @ b`` of two matrices."""
+    return _dot(a, b, (1, 0))
 
 
-def _adj(a: Array) -> Array:
-    return jnp.conj(a).T if jnp.iscomplexobj(a) else a.T
+def _conj(a: Array) -> Array:
+    return lax.conj(a) if np.issubdtype(a.dtype, np.complexfloating) else a
 
 
-def blocks(m: int) -> list[tuple[int, int, int]]:
-    """``(index, start, size)`` of each block of reflectors for `m` columns."""
-    return [(k, s, min(BLOCK, m - s)) for k, s in enumerate(range(0, m, BLOCK))]
+def _abs2(a: Array) -> Array:
+    """``|a|^2``, real."""
+    return lax.real(a * lax.conj(a)) if np.issubdtype(a.dtype, np.complexfloating) else a * a
 
 
-def _draw(key: KeyArray, k: Any, n: int, dtype: Any) -> Array:
-    """The Gaussian ``(n, PANEL)`` of panel `k`: column c holds reflector ``k*PANEL + c`` in rows
-    ``k*PANEL + c ..``; one key per panel, so any device can redraw any panel alone. The
-    panel's own layout is its shape (no output layout applies to it): drawn at (n, PANEL), XLA
-    keeps it local when a caller's jit shards the result."""
-    return samplers.normal(jax.random.fold_in(key, k), (n, PANEL), dtype, None)
+def _full(shape: tuple[int, ...], value: Any, dtype: Any) -> Array:
+    return lax.full(shape, np.array(value, dtype), dtype)
 
 
-def _wy(x: Array, alpha: Array, active: Array, dtype: Any) -> tuple[Array, Array, Array]:
-    """Compact WY factors of the reflectors whose (masked) vectors are the columns of `x`."""
-    sigma = jnp.sqrt(jnp.sum(jnp.abs(x) ** 2, axis=0)).astype(dtype)
-    mag = jnp.abs(alpha)
-    safe = jnp.where(mag == 0, jnp.ones_like(mag), mag).astype(dtype)
-    phase = jnp.where(mag == 0, jnp.ones_like(alpha), alpha / safe)
-    # u_j = x_j + phase |x_j| e_j maps x_j to -phase |x_j| e_j without cancellation; R_jj is
-    # -phase |x_j|, so Haar's phase fix multiplies Q's column j by -phase.
-    return sigma, phase, active
+def _where(pred: Array, a: Array, b: Array) -> Array:
+    """``jnp.where`` for operands of one dtype, broadcast to `pred`'s shape."""
+    shape = pred.shape
+    return lax.select(pred, _to(a, shape), _to(b, shape))
 
 
-def block_static(g: Array, s: int, b: int, dtype: Any) -> tuple[Array, Array, Array]:
-    """``(U, T, d)`` of a block starting at row/column `s` with `b` reflectors, from its draw
-    `g` restricted to rows ``s..n-1``: ``U`` is ``(n - s, b)`` and zero above its diagonal."""
-    g = g[s:, :b]
-    rows = g.shape[0]
-    x = jnp.where(jnp.tri(rows, b, 0, dtype=bool), g, jnp.zeros((), dtype))
-    alpha = jnp.diagonal(g)
-    sigma, phase, _ = _wy(x, alpha, jnp.ones((b,), bool), dtype)
-    u = x + jnp.eye(rows, b, dtype=dtype) * (phase * sigma)[None, :]
-    return u, _t_factor(u, jnp.ones((b,), bool), dtype), -phase
+def _to(x: Array, shape: tuple[int, ...]) -> Array:
+    if x.shape == shape:
+        return x
+    return lax.broadcast_in_dim(x, shape, tuple(range(len(shape) - x.ndim, len(shape))))
 
 
-def block_dynamic(
-    key: KeyArray, k: Array, n: int, m: int, dtype: Any
-) -> tuple[Array, Array, Array]:
-    """`block_static` for a traced panel index: full-height ``U (n, PANEL)``, rows above each
-    reflector masked to zero, columns past `m` inactive (zero vectors)."""
-    s = k * PANEL
-    g = _draw(key, k, n, dtype)
-    r = jnp.arange(n)[:, None]
-    c = jnp.arange(PANEL)[None, :]
-    active = (s + jnp.arange(PANEL)) < m
-    x = jnp.where((r >= s + c) & active[None, :], g, jnp.zeros((), dtype))
-    alpha = jnp.where(active, g[jnp.minimum(s + jnp.arange(PANEL), n - 1), jnp.arange(PANEL)], 0)
-    sigma, phase, _ = _wy(x, alpha, active, dtype)
-    u = x + jnp.where(r == s + c, (phase * sigma)[None, :], jnp.zeros((), dtype))
-    return u, _t_factor(u, active, dtype), -phase
+def _sum(x: Array, axis: int) -> Array:
+    return lax.reduce(x, np.array(0, x.dtype), lax.add, (axis % x.ndim,))
 
 
-def _t_factor(u: Array, active: Array, dtype: Any) -> Array:
-    """``T = (striu(U^H U) + diag(U^H U)/2)^{-1}``; inactive (zero) columns get T_jj = 1."""
-    gram = _mm(_adj(u), u)
-    diag = jnp.where(active, jnp.diagonal(gram) / 2, jnp.ones((), dtype))
-    tinv = jnp.triu(gram, 1) + jnp.diag(diag)
-    eye = jnp.eye(u.shape[1], dtype=dtype)
-    return jax.scipy.linalg.solve_triangular(tinv, eye, lower=False)
+def _eye(like: Array, n: int, m: int) -> Array:
+    """The ``n x m`` identity in `like`'s dtype, varying as `like` does under ``shard_map`` (a
+    loop carry must keep one type)."""
+    shape = (n, m)
+    eq = lax.eq(lax.broadcasted_iota(np.int32, shape, 0), lax.broadcasted_iota(np.int32, shape, 1))
+    return lax.select(eq, lax.full_like(like, 1, shape=shape), lax.full_like(like, 0, shape=shape))
+
+
+# -- draws ----------------------------------------------------------------------------------------
+def _lanes(key: KeyArray, n: int, panels: int, dtype: Any) -> bool:
+    """Whether the panels are one stream, ``normal(key, (panels * n * PANEL,))``, from which any
+    panel can be redrawn alone (`streams.normal_at`): float32 with partitionable threefry."""
+    return streams.has_lanes(key, (panels * n * PANEL,), dtype)
+
+
+def draws(key: KeyArray, first: Any, panels: int, n: int, m: int, dtype: Any) -> Array:
+    """Panels ``first .. first + panels - 1`` (`first` may be traced) of the Gaussian
+    ``(ceil(m / PANEL), n, PANEL)`` whose ``[k, :, c]`` is the vector of reflector
+    ``k*PANEL + c`` (used from row ``k*PANEL + c`` down). Any panel can be drawn alone.
+
+    float32 under partitionable threefry: one stream, element ``(k, r, c)`` at counter
+    ``(k*n + r)*PANEL + c`` of ``normal(key, (total,))``. Otherwise (float64, complex, other
+    key kinds) panel ``k`` is ``normal(fold_in(key, k), (n, PANEL))``.
+    """
+    if _lanes(key, n, -(-m // PANEL), dtype):
+        flat = streams.normal_at(key, first * (n * PANEL), panels * n * PANEL, dtype)
+        return flat.reshape(panels, n, PANEL)
+    ks = first + jnp.arange(panels)
+    one = lambda k: samplers.normal(jax.random.fold_in(key, k), (n, PANEL), dtype, None)
+    return jax.vmap(one)(ks)
+
+
+# -- blocks of reflectors -------------------------------------------------------------------------
+def reflectors(g: Array, first: Any, m: int) -> tuple[Array, Array, Array, Array]:
+    """``(U, tau, U^H U, d)`` of blocks ``first, first + 1, ...`` (`first` may be traced) from
+    their draws `g` (``blocks x rows x b``, rows counted from the top).
+
+    Column ``c`` of block ``k`` is reflector ``j = k*b + c``: ``I - tau_j u_j u_j^H`` with
+    ``u_j`` zero above row ``j``; reflectors past the matrix (``j >= m``) are the identity
+    (``u = 0, tau = 0``). ``d`` is Haar's phase fix of each column.
+
+    ``u = x + phase |x| e_j`` maps ``x`` to ``-phase |x| e_j`` without cancellation (``phase =
+    x_jj / |x_jj|``), so ``R_jj = -phase |x|`` and the phase fix multiplies column j by
+    ``-phase``. ``tau = 2 / |u|^2`` with ``|u|^2 = 2 |x| (|x| + |x_jj|)``: fewer roundings
+    than summing ``|u|^2``, which keeps small matrices within a few ulps of orthogonal.
+    """
+    dtype = g.dtype
+    real = np.finfo(dtype).dtype  # the real dtype of a complex one
+    shape = g.shape
+    b = shape[2]
+    r = lax.broadcasted_iota(np.int32, shape, 1)
+    j = lax.broadcasted_iota(np.int32, shape, 0) + lax.convert_element_type(first, np.int32)
+    j = j * np.int32(b) + lax.broadcasted_iota(np.int32, shape, 2)
+    zero = _full(shape, 0, dtype)
+    diag = lax.eq(r, j)
+    x = lax.select(lax.bitwise_and(lax.ge(r, j), lax.lt(j, np.int32(m))), g, zero)
+    alpha = _sum(lax.select(diag, x, zero), 1)
+    sigma = lax.sqrt(_sum(_abs2(x), 1))
+    mag = lax.abs(alpha)
+    nonzero = lax.ne(mag, np.array(0, real))
+    safe = lax.convert_element_type(_where(nonzero, mag, _full(mag.shape, 1, real)), dtype)
+    phase = _where(nonzero, alpha / safe, _full(alpha.shape, 1, dtype))
+    pivot = lax.broadcast_in_dim(phase * lax.convert_element_type(sigma, dtype), shape, (0, 2))
+    u = x + lax.select(diag, pivot, zero)
+    norm2 = (sigma + sigma) * (sigma + mag)
+    positive = lax.gt(norm2, np.array(0, real))
+    inv = lax.div(_full(norm2.shape, 2, real), _where(positive, norm2, _full(norm2.shape, 1, real)))
+    tau = lax.convert_element_type(_where(positive, inv, _full(norm2.shape, 0, real)), dtype)
+    gram = _dot(_conj(u), u, (1, 1), batch=1)
+    return u, tau, gram, -phase
+
+
+def t_factor(gram: Array, tau: Array) -> Array:
+    """``T`` with ``(I - tau_1 u_1 u_1^H) ... (I - tau_b u_b u_b^H) = I - U T U^H``, from
+    ``gram = U^H U`` (``... x b x b``, any leading batch axes) and `tau`.
+
+    LAPACK's ``larft`` recurrence, ``T[:j, j] = -tau_j T[:j, :j] gram[:j, j]``, ``T[j, j] =
+    tau_j``: one loop of `b` steps of elementwise work, for every block at once.
+    """
+    b = tau.shape[-1]
+    idx = lax.iota(np.int32, b)
+    zero = _full(tau.shape, 0, tau.dtype)
+
+    def column(j, t):
+        j = lax.convert_element_type(j, np.int32)  # int64 under x64
+        g = lax.dynamic_index_in_dim(gram, j, axis=-1, keepdims=False)
+        tj = _to(lax.dynamic_index_in_dim(tau, j, axis=-1, keepdims=True), tau.shape)
+        v = lax.select(_to(lax.lt(idx, j), tau.shape), g, zero)
+        tv = _dot(t, v, (t.ndim - 1, v.ndim - 1), batch=t.ndim - 2)
+        col = lax.select(_to(lax.eq(idx, j), tau.shape), tj, -tj * tv)
+        return lax.dynamic_update_index_in_dim(t, col, j, axis=-1)
+
+    return lax.fori_loop(0, b, column, lax.full_like(gram, 0))  # varies as gram (shard_map)
+
+
+def _apply_left(u: Array, t: Array, y: Array) -> Array:
+    """``(I - U T U^H) y``."""
+    return y - _mm(u, _mm(t, _dot(_conj(u), y, (0, 0))))
+
+
+# -- the whole matrix on one device ----------------------------------------------------------------
+def width(m: int) -> int:
+    """Reflectors per block for ``m`` columns: `BLOCK`, or the power of two >= m when smaller."""
+    return BLOCK if m >= BLOCK else 1 << max(0, (m - 1).bit_length())
+
+
+@functools.lru_cache(maxsize=256)
+def stages(n: int, m: int) -> tuple[tuple[int, int], ...]:
+    """The blocks of an ``n x m`` matrix cut into runs ``(first, last)``, at most `MAX_STAGES`.
+
+    A run is one loop whose body works on the trailing ``(n - s) x (m - s)`` submatrix at its
+    first block's start ``s``: later blocks of the run do some needless work on rows and columns
+    that are still identity, and every run is one more loop body to compile. The cuts minimize
+    ``flops / FLOPS + runs * RUN_SECONDS`` (dynamic programming), so a small matrix is one run
+    and a large one `MAX_STAGES`.
+    """
+    b = width(m)
+    count = -(-m // b)
+    cost = [4.0 * b * (n - k * b) * (m - k * b) / FLOPS for k in range(count)]  # seconds
+    runs = min(MAX_STAGES, count)
+    inf = float("inf")
+    # best[j][k]: least seconds for blocks k.. in j runs; cut[j][k]: where the first run ends.
+    best = [[inf] * (count + 1) for _ in range(runs + 1)]
+    cut = [[0] * (count + 1) for _ in range(runs + 1)]
+    best[0][count] = 0.0
+    for j in range(1, runs + 1):
+        for k in range(count):
+            for end in range(k + 1, count + 1):
+                total = cost[k] * (end - k) + RUN_SECONDS + best[j - 1][end]
+                if total < best[j][k]:
+                    best[j][k], cut[j][k] = total, end
+    j = min(range(1, runs + 1), key=lambda j: best[j][0])
+    out, k = [], 0
+    while k < count:
+        out.append((k, cut[j][k] - 1))
+        k, j = cut[j][k], j - 1
+    return tuple(out)
 
 
 def tall(key: KeyArray, n: int, m: int, dtype: Any) -> Array:
-    """The whole ``n x m`` (``n >= m``) Haar matrix, skipping the identity parts of each step.
+    """The whole ``n x m`` (``n >= m``) Haar matrix.
 
-    All blocks are drawn at once (one compiled sampler) and applied in an unrolled loop whose
-    static slices skip rows above each block and columns that are still identity.
+    Every block's reflectors and ``T`` are built at once (elementwise work, batched matmuls and
+    one loop of ``b`` steps), then the blocks are applied from the last to the first, each to
+    the trailing submatrix it can change, by at most `MAX_STAGES` loops (`stages`). Every loop
+    body has static shapes, so the program is the same size for every ``n`` and ``m``.
     """
-    ks = blocks(m)
-    panels = -(-m // PANEL)
-    draws = jax.vmap(lambda k: _draw(key, k, n, dtype))(jnp.arange(panels))
-    per = BLOCK // PANEL
-    grouped = [jnp.concatenate(list(draws[k * per : (k + 1) * per]), axis=1) for k, _, _ in ks]
-    refl = [(s, *block_static(grouped[k], s, b, dtype)) for k, s, b in ks]
-    y = jnp.eye(n, m, dtype=dtype)
-    for s, u, t, _ in reversed(refl):  # Q = B_1 (B_2 (... (B_K E_M)))
-        ys = y[s:, s:]
-        y = y.at[s:, s:].set(ys - _mm(u, _mm(t, _mm(_adj(u), ys))))
-    d = jnp.concatenate([ph for *_, ph in refl])
-    return y * d[None, :]
+    b = width(m)
+    count = -(-m // b)
+    per = max(1, b // PANEL)
+    g = draws(key, 0, count * per, n, m, dtype)
+    if b < PANEL:  # one block of fewer than PANEL reflectors
+        g = lax.slice(g, (0, 0, 0), (1, n, b))
+    else:  # (count, n, b): block k's draws, panels side by side
+        g = lax.reshape(lax.transpose(lax.reshape(g, (count, per, n, PANEL)), (0, 2, 1, 3)),
+                        (count, n, b))  # fmt: skip
+    u, tau, gram, d = reflectors(g, 0, m)
+    t = t_factor(gram, tau)
+    y = _eye(u, n, m)
+    for first, last in reversed(stages(n, m)):
+        s0 = first * b
+
+        def step(k, sub, s0=s0):
+            uk = lax.dynamic_slice(u, (k, s0, 0), (1, n - s0, b))
+            tk = lax.dynamic_slice(t, (k, 0, 0), (1, b, b))
+            return _apply_left(lax.reshape(uk, (n - s0, b)), lax.reshape(tk, (b, b)), sub)
+
+        sub = y if s0 == 0 else lax.slice(y, (s0, s0), (n, m))
+        if first == last:
+            sub = step(first, sub)
+        else:  # from the run's last block to its first
+            sub = lax.fori_loop(0, last - first + 1, lambda i, y, f=step, e=last: f(e - i, y), sub)
+        y = sub if s0 == 0 else lax.dynamic_update_slice(y, sub, (s0, s0))
+    phases = lax.slice(lax.reshape(d, (count * b,)), (0,), (m,))
+    return y * lax.broadcast_in_dim(phases, (n, m), (1,))
+
+
+# -- columns or rows of the matrix, in a shard's memory -------------------------------------------
+def _panel_block(key: KeyArray, k: Array, n: int, m: int, dtype: Any) -> tuple[Array, ...]:
+    """``(U, T, d)`` of panel `k` (traced), full height: reflectors past `m` are the identity."""
+    u, tau, gram, d = reflectors(draws(key, k, 1, n, m, dtype), k, m)
+    return u[0], t_factor(gram, tau)[0], d[0]
 
 
 def tall_columns(key: KeyArray, n: int, m: int, cols: Array, dtype: Any) -> Array:
     """Columns `cols` (int vector) of the ``n x m`` Haar matrix, in ``n x len(cols)`` memory:
-    a loop over blocks that redraws each block's reflectors from the key."""
-    nblocks = -(-m // PANEL)
+    a loop over panels that redraws each panel's reflectors from the key."""
+    npanels = -(-m // PANEL)
 
     def step(i, carry):
         y, d = carry
-        k = nblocks - 1 - i
-        u, t, ph = block_dynamic(key, k, n, m, dtype)
+        k = npanels - 1 - i
+        u, t, ph = _panel_block(key, k, n, m, dtype)
         d = jax.lax.dynamic_update_slice(d, ph, (k * PANEL,))
-        return y - _mm(u, _mm(t, _mm(_adj(u), y))), d
+        return _apply_left(u, t, y), d
 
     y0 = (jnp.arange(n)[:, None] == cols[None, :]).astype(dtype)
-    d0 = jnp.zeros((nblocks * PANEL,), dtype)
-    y, d = jax.lax.fori_loop(0, nblocks, step, (y0, d0))
+    d0 = jnp.zeros((npanels * PANEL,), dtype)
+    y, d = jax.lax.fori_loop(0, npanels, step, (y0, d0))
     return y * d[cols][None, :]
 
 
 def tall_rows(key: KeyArray, n: int, m: int, rows: Array, dtype: Any) -> Array:
     """Rows `rows` (int vector) of the ``n x m`` Haar matrix, in ``len(rows) x n`` memory:
-    ``E_R^T B_1 B_2 ... B_K`` applied from the right, redrawing each block from the key."""
-    nblocks = -(-m // PANEL)
+    ``E_R^T B_1 B_2 ... B_K`` applied from the right, redrawing each panel from the key."""
+    npanels = -(-m // PANEL)
 
     def step(k, carry):
         x, d = carry
-        u, t, ph = block_dynamic(key, k, n, m, dtype)
+        u, t, ph = _panel_block(key, k, n, m, dtype)
         d = jax.lax.dynamic_update_slice(d, ph, (k * PANEL,))
-        return x - _mm(_mm(_mm(x, u), t), _adj(u)), d
+        return x - _dot(_mm(_mm(x, u), t), _conj(u), (1, 1)), d
 
     x0 = (rows[:, None] == jnp.arange(n)[None, :]).astype(dtype)
-    d0 = jnp.zeros((nblocks * PANEL,), dtype)
-    x, d = jax.lax.fori_loop(0, nblocks, step, (x0, d0))
+    d0 = jnp.zeros((npanels * PANEL,), dtype)
+    x, d = jax.lax.fori_loop(0, npanels, step, (x0, d0))
     return x[:, :m] * d[:m][None, :]
 
 
 def matrix(key: KeyArray, n_rows: int, n_cols: int, dtype: Any) -> Array:
-    """A Haar ``n_rows x n_cols`` matrix: orthonormal columns if tall, rows if wide."""
-    if n_rows >= n_cols:
-        return tall(key, n_rows, n_cols, dtype)
-    return tall(key, n_cols, n_rows, dtype).T
+    """A Haar ``n_rows x n_cols`` matrix: orthonormal columns if tall, rows if wide.
+
+    Under ``jax.vmap`` over keys the matrices are formed one at a time (`lax.map`): a batched
+    program reduces in another order, and each matrix must have the bits of its own call."""
+    return _per_key(n_rows, n_cols, np.dtype(dtype))(key)
+
+
+@functools.lru_cache(maxsize=256)
+def _per_key(n_rows: int, n_cols: int, dtype: np.dtype) -> Any:
+    def one(key: KeyArray) -> Array:
+        if n_rows >= n_cols:
+            return tall(key, n_rows, n_cols, dtype)
+        return lax.transpose(tall(key, n_cols, n_rows, dtype), (1, 0))
+
+    @jax.custom_batching.custom_vmap
+    def form(key: KeyArray) -> Array:
+        return one(key)
+
+    @form.def_vmap
+    def _looped(axis_size: int, in_batched: list[bool], key: KeyArray) -> tuple[Array, bool]:
+        del axis_size
+        if not in_batched[0]:
+            return form(key), False
+        return lax.map(form, key), True
+
+    return form
 
 
 def matrix_block(
