@@ -60,6 +60,13 @@ def test_written_out_threefry_is_jax_threefry_over_a_million_counters(seed):
     np.testing.assert_array_equal(got, jax.random.bits(key, (n,)))
 
 
+@pytest.mark.parametrize("count", [1, 12, 1000])
+def test_split_is_jax_split(count):
+    key = jax.random.key(9)
+    got = jax.random.key_data(jax.jit(lambda k: streams.split(k, count))(key))
+    np.testing.assert_array_equal(got, jax.random.key_data(jax.random.split(key, count)))
+
+
 @pytest.mark.parametrize("first, size", [(0, 64), (77, 1000)])
 def test_normal_at_is_a_slice_of_jax_normal(first, size):
     key = jax.random.key(5)

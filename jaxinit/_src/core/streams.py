@@ -110,6 +110,18 @@ def bits_at(key_data: Array, first: Array, size: int) -> Array:
     return b1 ^ b2
 
 
+def split(key: KeyArray, count: int) -> KeyArray:
+    """``jax.random.split(key, count)``, bit for bit; by :func:`threefry2x32` under
+    partitionable threefry (key ``i`` is the block at counter ``i``), else jax's own."""
+    if not (bool(jax.config.jax_threefry_partitionable) and is_threefry(key)):  # type: ignore[attr-defined]
+        return jax.random.split(key, count)
+    k = jax.random.key_data(key)
+    count_lo = lax.iota(jnp.uint32, count)
+    b1, b2 = threefry2x32(k[0], k[1], jnp.zeros_like(count_lo), count_lo)
+    data = jnp.stack([b1, b2], axis=-1)
+    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
+
+
 def normal_at(key: KeyArray, first: Array | int, size: int, dtype: Any) -> Array:
     """``jax.random.normal(key, (n,))[first : first + size]`` (float32, any ``n >= first +
     size``), for a key where :func:`has_lanes` holds."""

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinit._src.core import sharding
+from jaxinit._src.core import sharding, streams
 from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, Axes, DTypeLike, KeyArray, RealNumeric
@@ -155,7 +155,7 @@ def _stacked(
     inner = tuple(shape[a] for a in rest)
     sizes = tuple(shape[a] for a in batch)
     inner_col = rest.index(col)
-    keys = jax.random.split(key, math.prod(sizes))
+    keys = streams.split(key, math.prod(sizes))  # jax's split, written-out threefry
 
     def one(k: KeyArray) -> Array:
         return orthogonal_kernel(k, inner, inner_col, dtype, None)
