@@ -38,12 +38,12 @@ PANEL = 64
 #: Reflectors applied at once on one device (whole panels): larger blocks, faster matmuls.
 BLOCK = 128
 #: Most loops (`stages`) `tall` uses: each is one compiled loop body, whatever N and M.
-MAX_STAGES = 4
+MAX_STAGES = 16
 #: The cost model that picks the stages: matmul speed (float32, 2-core CPU, measured) and the
 #: time to compile one more loop body. A model, not a tuning knob: it only trades run time
 #: against compile time, and the values never depend on it beyond rounding.
-FLOPS = 5e10
-RUN_SECONDS = 0.08
+FLOPS = 3e10
+RUN_SECONDS = 0.06
 _HIGHEST = lax.Precision.HIGHEST
 
 
