@@ -132,8 +132,12 @@ def orthogonal_kernel(
     n_cols = shape[col]
     n_rows = math.prod(shape) // n_cols
     q = haar(key, n_rows, n_cols, dtype)
-    q = q.reshape((*shape[:col], *shape[col + 1 :], n_cols))
-    return jnp.moveaxis(q, -1, col)
+    rest = (*shape[:col], *shape[col + 1 :])
+    q = jax.lax.reshape(q, (*rest, n_cols))
+    if col == len(shape) - 1:
+        return q
+    # lax, not jnp: each jnp function is a jit of its own, traced again on a first call
+    return jax.lax.transpose(q, (*range(col), len(shape) - 1, *range(col, len(shape) - 1)))
 
 
 def _stacked(
@@ -187,7 +191,9 @@ def _stacked(
             keys
         )
     else:
-        q = form(keys).reshape(sizes + inner)
+        q = jax.lax.reshape(form(keys), sizes + inner)
+    if batch == tuple(range(len(batch))):
+        return q
     return jnp.moveaxis(q, tuple(range(len(batch))), batch)
 
 

@@ -94,7 +94,9 @@ class GatedOrthogonal(HouseholderInitializer):
         stacked = Orthogonal(batch_axis=tuple(range(len(lead) + 1)))
         # The blocks' layout is not the output's: form them whole (axes unknown).
         q = stacked.sample(key, blocks, dtype, Layout(None))
-        q = jnp.moveaxis(q, -3, -2).reshape(shape)  # (..., n, gates, m) -> (..., n, gates * m)
+        lead_axes = tuple(range(len(lead)))
+        g, r = len(lead), len(lead) + 1  # (..., gates, n, m) -> (..., n, gates, m) -> shape
+        q = lax.reshape(lax.transpose(q, (*lead_axes, r, g, r + 1)), shape)
         return q * jnp.array(self.scale, dtype)
 
 
