@@ -231,6 +231,24 @@ def _unknown_option(error: Exception, options: tuple) -> str | None:
     return next((k for k, _ in options if k in text), None)
 
 
+def _run(fn: Callable[..., Array], sharding: Any, how: str, opts: tuple, args: tuple) -> Array:
+    """``_jitted(fn, sharding, how, opts)(*args)``; without the compiler options where jax or
+    XLA refuses them: under a trace after all (a traced parameter, a key closed over), or an
+    option this XLA does not have (never passed again)."""
+    try:
+        return _jitted(fn, sharding, how, opts)(*args)
+    except Exception as error:
+        if not opts:
+            raise
+        if _TOP_LEVEL_ONLY in str(error):
+            return _jitted(fn, sharding, how, ())(*args)
+        name = _unknown_option(error, opts)
+        if name is None:
+            raise
+        _UNKNOWN_OPTIONS.add(name)
+        return _run(fn, sharding, how, tuple(o for o in opts if o[0] != name), args)
+
+
 def place(
     fn: Callable[..., Array],
     static: Any,
@@ -244,33 +262,9 @@ def place(
     """Runs ``fn(static, dyn, key, shape, dtype, layout)`` jitted, placed in `sharding`, with
     XLA:CPU compiler `options` (a mapping) for an eager call on CPU."""
     opts = _options(options, sharding, _is_tracing(key))
-    try:
-        return _place(fn, static, dyn, key, shape, dtype, sharding, opts)
-    except Exception as error:
-        if not opts:
-            raise
-        if _TOP_LEVEL_ONLY in str(error):  # under a trace after all (a traced parameter, a
-            return _place(fn, static, dyn, key, shape, dtype, sharding, ())  # key closed over)
-        name = _unknown_option(error, opts)
-        if name is None:
-            raise
-        _UNKNOWN_OPTIONS.add(name)  # an option this XLA does not have: never passed again
-        return place(fn, static, dyn, key, shape, dtype, sharding, options)
-
-
-def _place(
-    fn: Callable[..., Array],
-    static: Any,
-    dyn: Any,
-    key: Array,
-    shape: tuple[int, ...],
-    dtype: Any,
-    sharding: NamedSharding | None,
-    opts: tuple,
-) -> Array:
-    lay = layout(sharding, len(shape), _is_tracing(key))
+    args = (static, dyn, key, shape, dtype, layout(sharding, len(shape), _is_tracing(key)))
     if sharding is None:
-        return _jitted(fn, None, "plain", opts)(static, dyn, key, shape, dtype, lay)
+        return _run(fn, None, "plain", opts, args)
     if (
         not math.prod(shape)
         and not _is_tracing(key)
@@ -280,11 +274,10 @@ def _place(
         # output shards of the global shape ((0, 2) where device_put gives (0, 1)).
         return jax.device_put(np.zeros(shape, dtype), sharding)
     if explicit_axes(sharding.mesh):
-        typed = _jitted(fn, sharding, "auto_axes", opts)
         if _is_tracing(key):
-            return typed(static, dyn, key, shape, dtype, lay)
+            return _run(fn, sharding, "auto_axes", opts, args)
         with entering(sharding.mesh):  # a NamedSharding given outside any mesh context
-            return typed(static, dyn, key, shape, dtype, lay)
+            return _run(fn, sharding, "auto_axes", opts, args)
     if _is_tracing(key) or not isinstance(sharding.mesh, jax.sharding.Mesh):
-        return _jitted(fn, sharding, "constraint", opts)(static, dyn, key, shape, dtype, lay)
-    return _jitted(fn, sharding, "out_shardings", opts)(static, dyn, key, shape, dtype, lay)
+        return _run(fn, sharding, "constraint", opts, args)
+    return _run(fn, sharding, "out_shardings", opts, args)
