@@ -22,6 +22,7 @@ are transposes.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jax
@@ -126,7 +127,8 @@ def draws(key: KeyArray, first: Any, panels: int, n: int, m: int, dtype: Any) ->
 # -- blocks of reflectors -------------------------------------------------------------------------
 def reflectors(g: Array, first: Any, m: int) -> tuple[Array, Array, Array, Array]:
     """``(U, tau, U^H U, d)`` of blocks ``first, first + 1, ...`` (`first` may be traced) from
-    their draws `g` (``blocks x rows x b``, rows counted from the top).
+    their draws `g` (``... x blocks x rows x b``, rows counted from the top; any leading batch
+    axes).
 
     Column ``c`` of block ``k`` is reflector ``j = k*b + c``: ``I - tau_j u_j u_j^H`` with
     ``u_j`` zero above row ``j``; reflectors past the matrix (``j >= m``) are the identity
@@ -140,26 +142,29 @@ def reflectors(g: Array, first: Any, m: int) -> tuple[Array, Array, Array, Array
     dtype = g.dtype
     real = np.finfo(dtype).dtype  # the real dtype of a complex one
     shape = g.shape
-    b = shape[2]
-    r = lax.broadcasted_iota(np.int32, shape, 1)
-    j = lax.broadcasted_iota(np.int32, shape, 0) + lax.convert_element_type(first, np.int32)
-    j = j * np.int32(b) + lax.broadcasted_iota(np.int32, shape, 2)
+    nd = len(shape)
+    rows = nd - 2
+    b = shape[-1]
+    r = lax.broadcasted_iota(np.int32, shape, rows)
+    j = lax.broadcasted_iota(np.int32, shape, nd - 3) + lax.convert_element_type(first, np.int32)
+    j = j * np.int32(b) + lax.broadcasted_iota(np.int32, shape, nd - 1)
     zero = _full(shape, 0, dtype)
     diag = lax.eq(r, j)
     x = lax.select(lax.bitwise_and(lax.ge(r, j), lax.lt(j, np.int32(m))), g, zero)
-    alpha = _sum(lax.select(diag, x, zero), 1)
-    sigma = lax.sqrt(_sum(_abs2(x), 1))
+    alpha = _sum(lax.select(diag, x, zero), rows)
+    sigma = lax.sqrt(_sum(_abs2(x), rows))
     mag = lax.abs(alpha)
     nonzero = lax.ne(mag, np.array(0, real))
     safe = lax.convert_element_type(_where(nonzero, mag, _full(mag.shape, 1, real)), dtype)
     phase = _where(nonzero, alpha / safe, _full(alpha.shape, 1, dtype))
-    pivot = lax.broadcast_in_dim(phase * lax.convert_element_type(sigma, dtype), shape, (0, 2))
+    keep = (*range(rows), nd - 1)
+    pivot = lax.broadcast_in_dim(phase * lax.convert_element_type(sigma, dtype), shape, keep)
     u = x + lax.select(diag, pivot, zero)
     norm2 = (sigma + sigma) * (sigma + mag)
     positive = lax.gt(norm2, np.array(0, real))
     inv = lax.div(_full(norm2.shape, 2, real), _where(positive, norm2, _full(norm2.shape, 1, real)))
     tau = lax.convert_element_type(_where(positive, inv, _full(norm2.shape, 0, real)), dtype)
-    gram = _dot(_conj(u), u, (1, 1), batch=1)
+    gram = _dot(_conj(u), u, (rows, rows), batch=rows)
     return u, tau, gram, -phase
 
 
@@ -186,9 +191,10 @@ def t_factor(gram: Array, tau: Array) -> Array:
     return lax.fori_loop(0, b, column, lax.full_like(gram, 0))  # varies as gram (shard_map)
 
 
-def _apply_left(u: Array, t: Array, y: Array) -> Array:
-    """``(I - U T U^H) y``."""
-    return y - _mm(u, _mm(t, _dot(_conj(u), y, (0, 0))))
+def _apply_left(u: Array, t: Array, y: Array, batch: int = 0) -> Array:
+    """``(I - U T U^H) y``, over `batch` leading batch axes."""
+    uy = _dot(_conj(u), y, (batch, batch), batch)
+    return y - _dot(u, _dot(t, uy, (batch + 1, batch), batch), (batch + 1, batch), batch)
 
 
 # -- the whole matrix on one device ----------------------------------------------------------------
@@ -230,42 +236,53 @@ def stages(n: int, m: int) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def tall(key: KeyArray, n: int, m: int, dtype: Any) -> Array:
-    """The whole ``n x m`` (``n >= m``) Haar matrix.
+def tall(key: KeyArray, n: int, m: int, dtype: Any, batch: int | None = None) -> Array:
+    """The whole ``n x m`` (``n >= m``) Haar matrix; with `batch`, ``batch`` independent ones
+    (``batch x n x m``), whose panels are panels ``i * P ..`` of one draw (P per matrix).
 
     Every block's reflectors and ``T`` are built at once (elementwise work, batched matmuls and
     one loop of ``b`` steps), then the blocks are applied from the last to the first, each to
     the trailing submatrix it can change, by at most `MAX_STAGES` loops (`stages`). Every loop
     body has static shapes, so the program is the same size for every ``n`` and ``m``.
     """
+    lead = () if batch is None else (batch,)
+    nb = len(lead)
+    zeros = (0,) * nb
     b = width(m)
     count = -(-m // b)
     per = max(1, b // PANEL)
-    g = draws(key, 0, count * per, n, m, dtype)
+    g = draws(key, 0, math.prod(lead) * count * per, n, m, dtype)
     if b < PANEL:  # one block of fewer than PANEL reflectors
-        g = lax.slice(g, (0, 0, 0), (1, n, b))
-    else:  # (count, n, b): block k's draws, panels side by side
-        g = lax.reshape(lax.transpose(lax.reshape(g, (count, per, n, PANEL)), (0, 2, 1, 3)),
-                        (count, n, b))  # fmt: skip
+        g = lax.slice(lax.reshape(g, (*lead, 1, n, PANEL)), (*zeros, 0, 0, 0), (*lead, 1, n, b))
+    else:  # (..., count, n, b): block k's draws, panels side by side
+        g = lax.reshape(g, (*lead, count, per, n, PANEL))
+        g = lax.reshape(lax.transpose(g, (*range(nb), nb, nb + 2, nb + 1, nb + 3)),
+                        (*lead, count, n, b))  # fmt: skip
     u, tau, gram, d = reflectors(g, 0, m)
     t = t_factor(gram, tau)
-    y = _eye(u, n, m)
+    y = (
+        _eye(u, n, m)
+        if batch is None
+        else lax.broadcast_in_dim(_eye(u, n, m), (*lead, n, m), (1, 2))
+    )
     for first, last in reversed(stages(n, m)):
         s0 = first * b
 
         def step(k, sub, s0=s0):
-            uk = lax.dynamic_slice(u, (k, s0, 0), (1, n - s0, b))
-            tk = lax.dynamic_slice(t, (k, 0, 0), (1, b, b))
-            return _apply_left(lax.reshape(uk, (n - s0, b)), lax.reshape(tk, (b, b)), sub)
+            uk = lax.dynamic_slice(u, (*zeros, k, s0, 0), (*lead, 1, n - s0, b))
+            tk = lax.dynamic_slice(t, (*zeros, k, 0, 0), (*lead, 1, b, b))
+            return _apply_left(
+                lax.reshape(uk, (*lead, n - s0, b)), lax.reshape(tk, (*lead, b, b)), sub, nb
+            )
 
-        sub = y if s0 == 0 else lax.slice(y, (s0, s0), (n, m))
+        sub = y if s0 == 0 else lax.slice(y, (*zeros, s0, s0), (*lead, n, m))
         if first == last:
             sub = step(first, sub)
         else:  # from the run's last block to its first
             sub = lax.fori_loop(0, last - first + 1, lambda i, y, f=step, e=last: f(e - i, y), sub)
-        y = sub if s0 == 0 else lax.dynamic_update_slice(y, sub, (s0, s0))
-    phases = lax.slice(lax.reshape(d, (count * b,)), (0,), (m,))
-    return y * lax.broadcast_in_dim(phases, (n, m), (1,))
+        y = sub if s0 == 0 else lax.dynamic_update_slice(y, sub, (*zeros, s0, s0))
+    phases = lax.slice(lax.reshape(d, (*lead, count * b)), (*zeros, 0), (*lead, m))
+    return y * lax.broadcast_in_dim(phases, (*lead, n, m), (*range(nb), nb + 1))
 
 
 # -- columns or rows of the matrix, in a shard's memory -------------------------------------------
@@ -310,20 +327,22 @@ def tall_rows(key: KeyArray, n: int, m: int, rows: Array, dtype: Any) -> Array:
     return x[:, :m] * d[:m][None, :]
 
 
-def matrix(key: KeyArray, n_rows: int, n_cols: int, dtype: Any) -> Array:
-    """A Haar ``n_rows x n_cols`` matrix: orthonormal columns if tall, rows if wide.
+def matrix(key: KeyArray, n_rows: int, n_cols: int, dtype: Any, batch: int | None = None) -> Array:
+    """A Haar ``n_rows x n_cols`` matrix: orthonormal columns if tall, rows if wide; with
+    `batch`, ``batch`` independent ones from the one key (`tall`).
 
-    Under ``jax.vmap`` over keys the matrices are formed one at a time (`lax.map`): a batched
-    program reduces in another order, and each matrix must have the bits of its own call."""
-    return _per_key(n_rows, n_cols, np.dtype(dtype))(key)
+    Under ``jax.vmap`` over keys the results are formed one key at a time (`lax.map`): a
+    batched program reduces in another order, and each must have the bits of its own call."""
+    return _per_key(n_rows, n_cols, np.dtype(dtype), batch)(key)
 
 
 @functools.lru_cache(maxsize=256)
-def _per_key(n_rows: int, n_cols: int, dtype: np.dtype) -> Any:
+def _per_key(n_rows: int, n_cols: int, dtype: np.dtype, batch: int | None) -> Any:
     def one(key: KeyArray) -> Array:
         if n_rows >= n_cols:
-            return tall(key, n_rows, n_cols, dtype)
-        return lax.transpose(tall(key, n_cols, n_rows, dtype), (1, 0))
+            return tall(key, n_rows, n_cols, dtype, batch)
+        q = tall(key, n_cols, n_rows, dtype, batch)
+        return lax.transpose(q, (0, 2, 1) if batch is not None else (1, 0))
 
     @jax.custom_batching.custom_vmap
     def form(key: KeyArray) -> Array:

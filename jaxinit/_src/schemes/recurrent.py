@@ -22,7 +22,8 @@ from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, RealNumeric
 from jaxinit._src.core.validation import check_dims, check_int, check_real
-from jaxinit._src.schemes.orthogonal import HouseholderInitializer, Orthogonal
+from jaxinit._src.schemes import householder
+from jaxinit._src.schemes.orthogonal import HouseholderInitializer
 
 _GATES_ERROR = (
     "{name} needs a `shape` whose last axis holds `gates`={gates} equal blocks, i.e. "
@@ -90,13 +91,13 @@ class GatedOrthogonal(HouseholderInitializer):
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
         *lead, n, fused = shape
         m = fused // self.gates
-        blocks = (*lead, self.gates, n, m)  # one Haar matrix per (stacked index, gate)
-        stacked = Orthogonal(batch_axis=tuple(range(len(lead) + 1)))
-        # The blocks' layout is not the output's: form them whole (axes unknown).
-        q = stacked.sample(key, blocks, dtype, Layout(None))
-        lead_axes = tuple(range(len(lead)))
-        g, r = len(lead), len(lead) + 1  # (..., gates, n, m) -> (..., n, gates, m) -> shape
-        q = lax.reshape(lax.transpose(q, (*lead_axes, r, g, r + 1)), shape)
+        count = math.prod(lead) * self.gates  # one Haar matrix per (stacked index, gate)
+        # One batched program from one key (`householder.tall`); the blocks' layout is not the
+        # output's, so they are formed whole.
+        q = householder.matrix(key, n, m, dtype, batch=count)
+        g = len(lead)  # (..., gates, n, m) -> (..., n, gates, m) -> shape
+        q = lax.reshape(q, (*lead, self.gates, n, m))
+        q = lax.reshape(lax.transpose(q, (*range(g), g + 1, g, g + 2)), shape)
         return q * jnp.array(self.scale, dtype)
 
 
