@@ -69,7 +69,11 @@ def _conj(a: Array) -> Array:
 
 def _abs2(a: Array) -> Array:
     """``|a|^2``, real."""
-    return lax.real(a * lax.conj(a)) if np.issubdtype(a.dtype, np.complexfloating) else a * a
+    return (
+        lax.real(lax.mul(a, lax.conj(a)))
+        if np.issubdtype(a.dtype, np.complexfloating)
+        else lax.mul(a, a)
+    )
 
 
 def _full(shape: tuple[int, ...], value: Any, dtype: Any) -> Array:
@@ -146,8 +150,10 @@ def reflectors(g: Array, first: Any, m: int) -> tuple[Array, Array, Array, Array
     rows = nd - 2
     b = shape[-1]
     r = lax.broadcasted_iota(np.int32, shape, rows)
-    j = lax.broadcasted_iota(np.int32, shape, nd - 3) + lax.convert_element_type(first, np.int32)
-    j = j * np.int32(b) + lax.broadcasted_iota(np.int32, shape, nd - 1)
+    j = lax.add(
+        lax.broadcasted_iota(np.int32, shape, nd - 3), lax.convert_element_type(first, np.int32)
+    )
+    j = lax.add(lax.mul(j, np.int32(b)), lax.broadcasted_iota(np.int32, shape, nd - 1))
     zero = _full(shape, 0, dtype)
     diag = lax.eq(r, j)
     x = lax.select(lax.bitwise_and(lax.ge(r, j), lax.lt(j, np.int32(m))), g, zero)
@@ -156,16 +162,18 @@ def reflectors(g: Array, first: Any, m: int) -> tuple[Array, Array, Array, Array
     mag = lax.abs(alpha)
     nonzero = lax.ne(mag, np.array(0, real))
     safe = lax.convert_element_type(_where(nonzero, mag, _full(mag.shape, 1, real)), dtype)
-    phase = _where(nonzero, alpha / safe, _full(alpha.shape, 1, dtype))
+    phase = _where(nonzero, lax.div(alpha, safe), _full(alpha.shape, 1, dtype))
     keep = (*range(rows), nd - 1)
-    pivot = lax.broadcast_in_dim(phase * lax.convert_element_type(sigma, dtype), shape, keep)
-    u = x + lax.select(diag, pivot, zero)
-    norm2 = (sigma + sigma) * (sigma + mag)
+    pivot = lax.broadcast_in_dim(
+        lax.mul(phase, lax.convert_element_type(sigma, dtype)), shape, keep
+    )
+    u = lax.add(x, lax.select(diag, pivot, zero))
+    norm2 = lax.mul(lax.add(sigma, sigma), lax.add(sigma, mag))
     positive = lax.gt(norm2, np.array(0, real))
     inv = lax.div(_full(norm2.shape, 2, real), _where(positive, norm2, _full(norm2.shape, 1, real)))
     tau = lax.convert_element_type(_where(positive, inv, _full(norm2.shape, 0, real)), dtype)
     gram = _dot(_conj(u), u, (rows, rows), batch=rows)
-    return u, tau, gram, -phase
+    return u, tau, gram, lax.neg(phase)
 
 
 def t_factor(gram: Array, tau: Array) -> Array:
@@ -181,20 +189,27 @@ def t_factor(gram: Array, tau: Array) -> Array:
 
     def column(j, t):
         j = lax.convert_element_type(j, np.int32)  # int64 under x64
-        g = lax.dynamic_index_in_dim(gram, j, axis=-1, keepdims=False)
-        tj = _to(lax.dynamic_index_in_dim(tau, j, axis=-1, keepdims=True), tau.shape)
+        g = lax.reshape(_last(gram, j), tau.shape)
+        tj = _to(_last(tau, j), tau.shape)
         v = lax.select(_to(lax.lt(idx, j), tau.shape), g, zero)
         tv = _dot(t, v, (t.ndim - 1, v.ndim - 1), batch=t.ndim - 2)
-        col = lax.select(_to(lax.eq(idx, j), tau.shape), tj, -tj * tv)
-        return lax.dynamic_update_index_in_dim(t, col, j, axis=-1)
+        col = lax.select(_to(lax.eq(idx, j), tau.shape), tj, lax.mul(lax.neg(tj), tv))
+        at = (np.int32(0),) * (t.ndim - 1) + (j,)
+        return lax.dynamic_update_slice(t, lax.reshape(col, (*tau.shape, 1)), at)
 
     return lax.fori_loop(0, b, column, lax.full_like(gram, 0))  # varies as gram (shard_map)
+
+
+def _last(a: Array, j: Array) -> Array:
+    """``a[..., j:j+1]`` (`j` traced)."""
+    at = (np.int32(0),) * (a.ndim - 1) + (j,)
+    return lax.dynamic_slice(a, at, (*a.shape[:-1], 1))
 
 
 def _apply_left(u: Array, t: Array, y: Array, batch: int = 0) -> Array:
     """``(I - U T U^H) y``, over `batch` leading batch axes."""
     uy = _dot(_conj(u), y, (batch, batch), batch)
-    return y - _dot(u, _dot(t, uy, (batch + 1, batch), batch), (batch + 1, batch), batch)
+    return lax.sub(y, _dot(u, _dot(t, uy, (batch + 1, batch), batch), (batch + 1, batch), batch))
 
 
 # -- the whole matrix on one device ----------------------------------------------------------------
@@ -279,10 +294,12 @@ def tall(key: KeyArray, n: int, m: int, dtype: Any, batch: int | None = None) ->
         if first == last:
             sub = step(first, sub)
         else:  # from the run's last block to its first
-            sub = lax.fori_loop(0, last - first + 1, lambda i, y, f=step, e=last: f(e - i, y), sub)
+            sub = lax.fori_loop(
+                0, last - first + 1, lambda i, y, f=step, e=last: f(lax.sub(np.int32(e), i), y), sub
+            )
         y = sub if s0 == 0 else lax.dynamic_update_slice(y, sub, (*zeros, s0, s0))
     phases = lax.slice(lax.reshape(d, (*lead, count * b)), (*zeros, 0), (*lead, m))
-    return y * lax.broadcast_in_dim(phases, (*lead, n, m), (*range(nb), nb + 1))
+    return lax.mul(y, lax.broadcast_in_dim(phases, (*lead, n, m), (*range(nb), nb + 1)))
 
 
 # -- columns or rows of the matrix, in a shard's memory -------------------------------------------

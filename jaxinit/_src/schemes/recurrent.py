@@ -98,7 +98,7 @@ class GatedOrthogonal(HouseholderInitializer):
         g = len(lead)  # (..., gates, n, m) -> (..., n, gates, m) -> shape
         q = lax.reshape(q, (*lead, self.gates, n, m))
         q = lax.reshape(lax.transpose(q, (*range(g), g + 1, g, g + 2)), shape)
-        return q * jnp.array(self.scale, dtype)
+        return lax.mul(q, lax.convert_element_type(self.scale, dtype))
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
