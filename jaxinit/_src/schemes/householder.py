@@ -22,7 +22,6 @@ are transposes.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import jax
@@ -121,9 +120,10 @@ def draws(key: KeyArray, first: Any, panels: int, n: int, m: int, dtype: Any) ->
     key kinds) panel ``k`` is ``normal(fold_in(key, k), (n, PANEL))``.
     """
     if _lanes(key, n, -(-m // PANEL), dtype):
-        flat = streams.normal_at(key, first * (n * PANEL), panels * n * PANEL, dtype)
+        start = lax.mul(lax.convert_element_type(first, np.uint32), np.uint32(n * PANEL))
+        flat = streams.normal_at(key, start, panels * n * PANEL, dtype)
         return flat.reshape(panels, n, PANEL)
-    ks = first + jnp.arange(panels)
+    ks = lax.add(lax.convert_element_type(first, np.int32), lax.iota(np.int32, panels))
     one = lambda k: samplers.normal(jax.random.fold_in(key, k), (n, PANEL), dtype, None)
     return jax.vmap(one)(ks)
 
@@ -206,10 +206,9 @@ def _last(a: Array, j: Array) -> Array:
     return lax.dynamic_slice(a, at, (*a.shape[:-1], 1))
 
 
-def _apply_left(u: Array, t: Array, y: Array, batch: int = 0) -> Array:
-    """``(I - U T U^H) y``, over `batch` leading batch axes."""
-    uy = _dot(_conj(u), y, (batch, batch), batch)
-    return lax.sub(y, _dot(u, _dot(t, uy, (batch + 1, batch), batch), (batch + 1, batch), batch))
+def _apply_left(u: Array, t: Array, y: Array) -> Array:
+    """``(I - U T U^H) y``."""
+    return lax.sub(y, _mm(u, _mm(t, _dot(_conj(u), y, (0, 0)))))
 
 
 # -- the whole matrix on one device ----------------------------------------------------------------
@@ -251,55 +250,70 @@ def stages(n: int, m: int) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def tall(key: KeyArray, n: int, m: int, dtype: Any, batch: int | None = None) -> Array:
-    """The whole ``n x m`` (``n >= m``) Haar matrix; with `batch`, ``batch`` independent ones
-    (``batch x n x m``), whose panels are panels ``i * P ..`` of one draw (P per matrix).
+def tall(key: KeyArray, n: int, m: int, dtype: Any, first: Any = 0) -> Array:
+    """The whole ``n x m`` (``n >= m``) Haar matrix, from panels ``first, first + 1, ...`` of
+    the draws (`first` may be traced: `stack` forms several matrices from one key).
 
     Every block's reflectors and ``T`` are built at once (elementwise work, batched matmuls and
     one loop of ``b`` steps), then the blocks are applied from the last to the first, each to
     the trailing submatrix it can change, by at most `MAX_STAGES` loops (`stages`). Every loop
     body has static shapes, so the program is the same size for every ``n`` and ``m``.
     """
-    lead = () if batch is None else (batch,)
-    nb = len(lead)
-    zeros = (0,) * nb
     b = width(m)
     count = -(-m // b)
     per = max(1, b // PANEL)
-    g = draws(key, 0, math.prod(lead) * count * per, n, m, dtype)
+    g = draws(key, first, count * per, n, m, dtype)
     if b < PANEL:  # one block of fewer than PANEL reflectors
-        g = lax.slice(lax.reshape(g, (*lead, 1, n, PANEL)), (*zeros, 0, 0, 0), (*lead, 1, n, b))
-    else:  # (..., count, n, b): block k's draws, panels side by side
-        g = lax.reshape(g, (*lead, count, per, n, PANEL))
-        g = lax.reshape(lax.transpose(g, (*range(nb), nb, nb + 2, nb + 1, nb + 3)),
-                        (*lead, count, n, b))  # fmt: skip
+        g = lax.slice(g, (0, 0, 0), (1, n, b))
+    else:  # (count, n, b): block k's draws, panels side by side
+        g = lax.reshape(lax.transpose(lax.reshape(g, (count, per, n, PANEL)), (0, 2, 1, 3)),
+                        (count, n, b))  # fmt: skip
     u, tau, gram, d = reflectors(g, 0, m)
     t = t_factor(gram, tau)
-    y = (
-        _eye(u, n, m)
-        if batch is None
-        else lax.broadcast_in_dim(_eye(u, n, m), (*lead, n, m), (1, 2))
-    )
-    for first, last in reversed(stages(n, m)):
-        s0 = first * b
+    y = _eye(u, n, m)
+    for first_block, last in reversed(stages(n, m)):
+        s0 = first_block * b
 
         def step(k, sub, s0=s0):
-            uk = lax.dynamic_slice(u, (*zeros, k, s0, 0), (*lead, 1, n - s0, b))
-            tk = lax.dynamic_slice(t, (*zeros, k, 0, 0), (*lead, 1, b, b))
-            return _apply_left(
-                lax.reshape(uk, (*lead, n - s0, b)), lax.reshape(tk, (*lead, b, b)), sub, nb
-            )
+            uk = lax.dynamic_slice(u, (k, s0, 0), (1, n - s0, b))
+            tk = lax.dynamic_slice(t, (k, 0, 0), (1, b, b))
+            return _apply_left(lax.reshape(uk, (n - s0, b)), lax.reshape(tk, (b, b)), sub)
 
-        sub = y if s0 == 0 else lax.slice(y, (*zeros, s0, s0), (*lead, n, m))
-        if first == last:
-            sub = step(first, sub)
+        sub = y if s0 == 0 else lax.slice(y, (s0, s0), (n, m))
+        if first_block == last:
+            sub = step(first_block, sub)
         else:  # from the run's last block to its first
             sub = lax.fori_loop(
-                0, last - first + 1, lambda i, y, f=step, e=last: f(lax.sub(np.int32(e), i), y), sub
+                0,
+                last - first_block + 1,
+                lambda i, y, f=step, e=last: f(lax.sub(np.int32(e), i), y),
+                sub,
             )
-        y = sub if s0 == 0 else lax.dynamic_update_slice(y, sub, (*zeros, s0, s0))
-    phases = lax.slice(lax.reshape(d, (*lead, count * b)), (*zeros, 0), (*lead, m))
-    return lax.mul(y, lax.broadcast_in_dim(phases, (*lead, n, m), (*range(nb), nb + 1)))
+        y = sub if s0 == 0 else lax.dynamic_update_slice(y, sub, (s0, s0))
+    phases = lax.slice(lax.reshape(d, (count * b,)), (0,), (m,))
+    return lax.mul(y, lax.broadcast_in_dim(phases, (n, m), (1,)))
+
+
+def panels(n: int, m: int) -> int:
+    """How many panels of draws one ``n x m`` (``n >= m``) matrix takes in `tall`."""
+    b = width(m)
+    return -(-m // b) * max(1, b // PANEL)
+
+
+def stack(key: KeyArray, n: int, m: int, dtype: Any, count: int) -> Array:
+    """`count` independent ``n x m`` (``n >= m``) Haar matrices from one key: matrix ``i`` is
+    `tall` of panels ``i * P ..`` of one draw (``P = panels(n, m)``; past 2^32 counters, of
+    key ``fold_in(key, i)``), formed one at a time
+    (`lax.map`), so temporaries stay one matrix's worth -- also when an enclosing jit shards
+    the result -- and no second key (a split) is needed."""
+    if count == 1:
+        return lax.reshape(tall(key, n, m, dtype), (1, n, m))
+    p = panels(n, m)
+    if count * p * n * PANEL >= 2**32:  # past one stream's 32-bit counters: a key per matrix
+        one = lambda i: tall(jax.random.fold_in(key, i), n, m, dtype)
+    else:
+        one = lambda i: tall(key, n, m, dtype, lax.mul(i, np.int32(p)))
+    return lax.map(one, lax.iota(np.int32, count))
 
 
 # -- columns or rows of the matrix, in a shard's memory -------------------------------------------
@@ -346,7 +360,7 @@ def tall_rows(key: KeyArray, n: int, m: int, rows: Array, dtype: Any) -> Array:
 
 def matrix(key: KeyArray, n_rows: int, n_cols: int, dtype: Any, batch: int | None = None) -> Array:
     """A Haar ``n_rows x n_cols`` matrix: orthonormal columns if tall, rows if wide; with
-    `batch`, ``batch`` independent ones from the one key (`tall`).
+    `batch`, ``batch x n_rows x n_cols``: that many independent ones from the one key (`stack`).
 
     Under ``jax.vmap`` over keys the results are formed one key at a time (`lax.map`): a
     batched program reduces in another order, and each must have the bits of its own call."""
@@ -356,10 +370,11 @@ def matrix(key: KeyArray, n_rows: int, n_cols: int, dtype: Any, batch: int | Non
 @functools.lru_cache(maxsize=256)
 def _per_key(n_rows: int, n_cols: int, dtype: np.dtype, batch: int | None) -> Any:
     def one(key: KeyArray) -> Array:
+        n, m = max(n_rows, n_cols), min(n_rows, n_cols)
+        q = tall(key, n, m, dtype) if batch is None else stack(key, n, m, dtype, batch)
         if n_rows >= n_cols:
-            return tall(key, n_rows, n_cols, dtype, batch)
-        q = tall(key, n_cols, n_rows, dtype, batch)
-        return lax.transpose(q, (0, 2, 1) if batch is not None else (1, 0))
+            return q
+        return lax.transpose(q, (1, 0) if batch is None else (0, 2, 1))
 
     @jax.custom_batching.custom_vmap
     def form(key: KeyArray) -> Array:

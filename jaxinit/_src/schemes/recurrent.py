@@ -92,8 +92,8 @@ class GatedOrthogonal(HouseholderInitializer):
         *lead, n, fused = shape
         m = fused // self.gates
         count = math.prod(lead) * self.gates  # one Haar matrix per (stacked index, gate)
-        # One batched program from one key (`householder.tall`); the blocks' layout is not the
-        # output's, so they are formed whole.
+        # From one key, one matrix at a time (`householder.stack`); the blocks' layout is not
+        # the output's, so they are formed whole.
         q = householder.matrix(key, n, m, dtype, batch=count)
         g = len(lead)  # (..., gates, n, m) -> (..., n, gates, m) -> shape
         q = lax.reshape(q, (*lead, self.gates, n, m))
