@@ -61,6 +61,11 @@ def threefry2x32(k1: Array, k2: Array, x0: Array, x1: Array) -> tuple[Array, Arr
     return a, b
 
 
+def _blocks(key_data: Array, counters: Array) -> tuple[Array, Array]:
+    """The threefry blocks of a key's data ``(k1, k2)`` at 32-bit `counters` (high words 0)."""
+    return threefry2x32(key_data[0], key_data[1], lax.full_like(counters, 0), counters)
+
+
 def is_threefry(key: KeyArray) -> bool:
     """Whether `key` is a threefry2x32 key (jax's default)."""
     impl = jax.random.key_impl(key)
@@ -100,17 +105,14 @@ def threefry_lanes(
     merged, which leaves the row-major counters unchanged).
     """
     drawn = samplers.draw_shape(shape, layout)
-    k = jax.random.key_data(key)
-    count = _row_major_index(drawn)
-    b1, b2 = threefry2x32(k[0], k[1], lax.full_like(count, 0), count)
+    b1, b2 = _blocks(jax.random.key_data(key), _row_major_index(drawn))
     return lax.reshape(lax.bitwise_xor(b1, b2), shape), lax.reshape(b1, shape)
 
 
 def bits_at(key_data: Array, first: Array, size: int) -> Array:
     """``jax.random.bits(key, (n,))[first : first + size]`` (any ``n >= first + size``) for a
     threefry key's data ``(k1, k2)``: the counters ``first, first + 1, ...`` alone."""
-    count = lax.add(first, lax.iota(jnp.uint32, size))
-    b1, b2 = threefry2x32(key_data[0], key_data[1], lax.full_like(count, 0), count)
+    b1, b2 = _blocks(key_data, lax.add(first, lax.iota(jnp.uint32, size)))
     return lax.bitwise_xor(b1, b2)
 
 
@@ -119,9 +121,7 @@ def split(key: KeyArray, count: int) -> KeyArray:
     partitionable threefry (key ``i`` is the block at counter ``i``), else jax's own."""
     if not (bool(jax.config.jax_threefry_partitionable) and is_threefry(key)):  # type: ignore[attr-defined]
         return jax.random.split(key, count)
-    k = jax.random.key_data(key)
-    count_lo = lax.iota(jnp.uint32, count)
-    b1, b2 = threefry2x32(k[0], k[1], lax.full_like(count_lo, 0), count_lo)
+    b1, b2 = _blocks(jax.random.key_data(key), lax.iota(jnp.uint32, count))
     data = lax.concatenate([lax.reshape(b1, (count, 1)), lax.reshape(b2, (count, 1))], 1)
     return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
 

@@ -131,8 +131,7 @@ def draws(key: KeyArray, first: Any, panels: int, n: int, m: int, dtype: Any) ->
 # -- blocks of reflectors -------------------------------------------------------------------------
 def reflectors(g: Array, first: Any, m: int) -> tuple[Array, Array, Array, Array]:
     """``(U, tau, U^H U, d)`` of blocks ``first, first + 1, ...`` (`first` may be traced) from
-    their draws `g` (``... x blocks x rows x b``, rows counted from the top; any leading batch
-    axes).
+    their draws `g` (``blocks x rows x b``, rows counted from the top).
 
     Column ``c`` of block ``k`` is reflector ``j = k*b + c``: ``I - tau_j u_j u_j^H`` with
     ``u_j`` zero above row ``j``; reflectors past the matrix (``j >= m``) are the identity
@@ -146,33 +145,28 @@ def reflectors(g: Array, first: Any, m: int) -> tuple[Array, Array, Array, Array
     dtype = g.dtype
     real = np.finfo(dtype).dtype  # the real dtype of a complex one
     shape = g.shape
-    nd = len(shape)
-    rows = nd - 2
-    b = shape[-1]
-    r = lax.broadcasted_iota(np.int32, shape, rows)
-    j = lax.add(
-        lax.broadcasted_iota(np.int32, shape, nd - 3), lax.convert_element_type(first, np.int32)
-    )
-    j = lax.add(lax.mul(j, np.int32(b)), lax.broadcasted_iota(np.int32, shape, nd - 1))
+    b = shape[2]
+    r = lax.broadcasted_iota(np.int32, shape, 1)
+    j = lax.add(lax.broadcasted_iota(np.int32, shape, 0), lax.convert_element_type(first, np.int32))
+    j = lax.add(lax.mul(j, np.int32(b)), lax.broadcasted_iota(np.int32, shape, 2))
     zero = _full(shape, 0, dtype)
     diag = lax.eq(r, j)
     x = lax.select(lax.bitwise_and(lax.ge(r, j), lax.lt(j, np.int32(m))), g, zero)
-    alpha = _sum(lax.select(diag, x, zero), rows)
-    sigma = lax.sqrt(_sum(_abs2(x), rows))
+    alpha = _sum(lax.select(diag, x, zero), 1)
+    sigma = lax.sqrt(_sum(_abs2(x), 1))
     mag = lax.abs(alpha)
     nonzero = lax.ne(mag, np.array(0, real))
     safe = lax.convert_element_type(_where(nonzero, mag, _full(mag.shape, 1, real)), dtype)
     phase = _where(nonzero, lax.div(alpha, safe), _full(alpha.shape, 1, dtype))
-    keep = (*range(rows), nd - 1)
     pivot = lax.broadcast_in_dim(
-        lax.mul(phase, lax.convert_element_type(sigma, dtype)), shape, keep
+        lax.mul(phase, lax.convert_element_type(sigma, dtype)), shape, (0, 2)
     )
     u = lax.add(x, lax.select(diag, pivot, zero))
     norm2 = lax.mul(lax.add(sigma, sigma), lax.add(sigma, mag))
     positive = lax.gt(norm2, np.array(0, real))
     inv = lax.div(_full(norm2.shape, 2, real), _where(positive, norm2, _full(norm2.shape, 1, real)))
     tau = lax.convert_element_type(_where(positive, inv, _full(norm2.shape, 0, real)), dtype)
-    gram = _dot(_conj(u), u, (rows, rows), batch=rows)
+    gram = _dot(_conj(u), u, (1, 1), batch=1)
     return u, tau, gram, lax.neg(phase)
 
 
@@ -306,8 +300,6 @@ def stack(key: KeyArray, n: int, m: int, dtype: Any, count: int) -> Array:
     key ``fold_in(key, i)``), formed one at a time
     (`lax.map`), so temporaries stay one matrix's worth -- also when an enclosing jit shards
     the result -- and no second key (a split) is needed."""
-    if count == 1:
-        return lax.reshape(tall(key, n, m, dtype), (1, n, m))
     p = panels(n, m)
     if count * p * n * PANEL >= 2**32:  # past one stream's 32-bit counters: a key per matrix
         one = lambda i: tall(jax.random.fold_in(key, i), n, m, dtype)
