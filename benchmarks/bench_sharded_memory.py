@@ -98,6 +98,7 @@ def cases() -> list[Case]:
         Case("identity", jaxinit.identity(2.0)),
         Case("positive_unitball", jaxinit.positive_unitball()),
         Case("sparse(0.25)", jaxinit.sparse(0.25)),
+        Case("gated_orthogonal(4)", jaxinit.gated_orthogonal(4)),
         Case("delta_orthogonal", jaxinit.delta_orthogonal(), ji.delta_orthogonal(), conv=True),
         Case("dirac", jaxinit.dirac(), conv=True),
         Case("bilinear", jaxinit.bilinear(), conv=True),

@@ -222,3 +222,21 @@ def test_stack_draws_matrix_i_from_panels_i_times_p_of_one_stream(n, m, count):
     for i, j in itertools.combinations(range(count), 2):
         # independent Haar columns: |<q_i[:, c], q_j[:, c]>| is about 1/sqrt(n), never ~1
         assert np.abs((q[i] * q[j]).sum(axis=0)).max() < 0.9
+
+
+@pytest.mark.parametrize("n_rows, n_cols", [(48, 16), (16, 48), (130, 130)])
+def test_matrix_block_of_a_stack_member_is_that_member(n_rows, n_cols):
+    """A device's block of stacked matrix i (`matrix_block(batch=, index=)`, what a sharded
+    gated kernel forms) is the block of `matrix(batch=)[i]` to rounding: the same reflectors,
+    applied a panel at a time."""
+    key, count = jax.random.key(5), 3
+    full = np.asarray(householder.matrix(key, n_rows, n_cols, jnp.float32, batch=count))
+    rows, cols = jnp.arange(3, n_rows, 2), jnp.arange(n_cols // 2)
+    for i in range(count):
+        block = jax.jit(
+            lambda k, i: householder.matrix_block(
+                k, n_rows, n_cols, rows, cols, jnp.float32, batch=count, index=i
+            )
+        )(key, i)
+        want = full[i][np.asarray(rows)][:, np.asarray(cols)]
+        np.testing.assert_allclose(np.asarray(block), want, rtol=0, atol=2e-6)

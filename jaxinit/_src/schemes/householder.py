@@ -294,28 +294,42 @@ def panels(n: int, m: int) -> int:
     return -(-m // b) * max(1, b // PANEL)
 
 
+def _member(key: KeyArray, n: int, m: int, count: int, i: Any) -> tuple[KeyArray, Any]:
+    """The key and first panel of matrix `i` (may be traced) of `stack`'s `count`: panels
+    ``i * P ..`` of the key's one draw, or, past 2^32 counters, key ``fold_in(key, i)``."""
+    p = panels(n, m)
+    if count * p * n * PANEL >= 2**32:  # past one stream's 32-bit counters: a key per matrix
+        return jax.random.fold_in(key, i), 0
+    return key, lax.mul(lax.convert_element_type(i, np.int32), np.int32(p))
+
+
 def stack(key: KeyArray, n: int, m: int, dtype: Any, count: int) -> Array:
     """`count` independent ``n x m`` (``n >= m``) Haar matrices from one key: matrix ``i`` is
     `tall` of panels ``i * P ..`` of one draw (``P = panels(n, m)``; past 2^32 counters, of
     key ``fold_in(key, i)``), formed one at a time
     (`lax.map`), so temporaries stay one matrix's worth -- also when an enclosing jit shards
     the result -- and no second key (a split) is needed."""
-    p = panels(n, m)
-    if count * p * n * PANEL >= 2**32:  # past one stream's 32-bit counters: a key per matrix
-        one = lambda i: tall(jax.random.fold_in(key, i), n, m, dtype)
-    else:
-        one = lambda i: tall(key, n, m, dtype, lax.mul(i, np.int32(p)))
+
+    def one(i: Array) -> Array:
+        key_i, first = _member(key, n, m, count, i)
+        return tall(key_i, n, m, dtype, first)
+
     return lax.map(one, lax.iota(np.int32, count))
 
 
 # -- columns or rows of the matrix, in a shard's memory -------------------------------------------
-def _panel_block(key: KeyArray, k: Array, n: int, m: int, dtype: Any) -> tuple[Array, ...]:
-    """``(U, T, d)`` of panel `k` (traced), full height: reflectors past `m` are the identity."""
-    u, tau, gram, d = reflectors(draws(key, k, 1, n, m, dtype), k, m)
+def _panel_block(
+    key: KeyArray, first: Any, k: Array, n: int, m: int, dtype: Any
+) -> tuple[Array, ...]:
+    """``(U, T, d)`` of panel `k` (traced) of the matrix whose draws start at panel `first`,
+    full height: reflectors past `m` are the identity."""
+    k = lax.convert_element_type(k, np.int32)  # int64 under x64
+    at = lax.add(lax.convert_element_type(first, np.int32), k)
+    u, tau, gram, d = reflectors(draws(key, at, 1, n, m, dtype), k, m)
     return u[0], t_factor(gram, tau)[0], d[0]
 
 
-def tall_columns(key: KeyArray, n: int, m: int, cols: Array, dtype: Any) -> Array:
+def tall_columns(key: KeyArray, n: int, m: int, cols: Array, dtype: Any, first: Any = 0) -> Array:
     """Columns `cols` (int vector) of the ``n x m`` Haar matrix, in ``n x len(cols)`` memory:
     a loop over panels that redraws each panel's reflectors from the key."""
     npanels = -(-m // PANEL)
@@ -323,29 +337,29 @@ def tall_columns(key: KeyArray, n: int, m: int, cols: Array, dtype: Any) -> Arra
     def step(i, carry):
         y, d = carry
         k = npanels - 1 - i
-        u, t, ph = _panel_block(key, k, n, m, dtype)
+        u, t, ph = _panel_block(key, first, k, n, m, dtype)
         d = jax.lax.dynamic_update_slice(d, ph, (k * PANEL,))
         return _apply_left(u, t, y), d
 
     y0 = (jnp.arange(n)[:, None] == cols[None, :]).astype(dtype)
-    d0 = jnp.zeros((npanels * PANEL,), dtype)
+    d0 = lax.full_like(y0, 0, shape=(npanels * PANEL,))  # varies as y0 (shard_map)
     y, d = jax.lax.fori_loop(0, npanels, step, (y0, d0))
     return y * d[cols][None, :]
 
 
-def tall_rows(key: KeyArray, n: int, m: int, rows: Array, dtype: Any) -> Array:
+def tall_rows(key: KeyArray, n: int, m: int, rows: Array, dtype: Any, first: Any = 0) -> Array:
     """Rows `rows` (int vector) of the ``n x m`` Haar matrix, in ``len(rows) x n`` memory:
     ``E_R^T B_1 B_2 ... B_K`` applied from the right, redrawing each panel from the key."""
     npanels = -(-m // PANEL)
 
     def step(k, carry):
         x, d = carry
-        u, t, ph = _panel_block(key, k, n, m, dtype)
+        u, t, ph = _panel_block(key, first, k, n, m, dtype)
         d = jax.lax.dynamic_update_slice(d, ph, (k * PANEL,))
         return x - _dot(_mm(_mm(x, u), t), _conj(u), (1, 1)), d
 
     x0 = (rows[:, None] == jnp.arange(n)[None, :]).astype(dtype)
-    d0 = jnp.zeros((npanels * PANEL,), dtype)
+    d0 = lax.full_like(x0, 0, shape=(npanels * PANEL,))  # varies as x0 (shard_map)
     x, d = jax.lax.fori_loop(0, npanels, step, (x0, d0))
     return x[:, :m] * d[:m][None, :]
 
@@ -383,15 +397,26 @@ def _per_key(n_rows: int, n_cols: int, dtype: np.dtype, batch: int | None) -> An
 
 
 def matrix_block(
-    key: KeyArray, n_rows: int, n_cols: int, rows: Array, cols: Array, dtype: Any
+    key: KeyArray,
+    n_rows: int,
+    n_cols: int,
+    rows: Array,
+    cols: Array,
+    dtype: Any,
+    batch: int | None = None,
+    index: Any = 0,
 ) -> Array:
-    """The ``rows x cols`` block of `matrix` (same values), in memory ~ the smaller of
-    ``N x len(cols)`` and ``len(rows) x N`` of the tall view (N = its long side)."""
+    """The ``rows x cols`` block of `matrix` (same values to rounding) -- with `batch`, of its
+    matrix `index` (may be traced) -- in memory ~ the smaller of ``N x len(cols)`` and
+    ``len(rows) x N`` of the tall view (N = its long side)."""
     transposed = n_rows < n_cols
     n, m = (n_cols, n_rows) if transposed else (n_rows, n_cols)
     r, c = (cols, rows) if transposed else (rows, cols)
+    first: Any = 0
+    if batch is not None:
+        key, first = _member(key, n, m, batch, index)
     if n * c.shape[0] <= r.shape[0] * n:
-        block = jnp.take(tall_columns(key, n, m, c, dtype), r, axis=0)
+        block = jnp.take(tall_columns(key, n, m, c, dtype, first), r, axis=0)
     else:
-        block = jnp.take(tall_rows(key, n, m, r, dtype), c, axis=1)
+        block = jnp.take(tall_rows(key, n, m, r, dtype, first), c, axis=1)
     return block.T if transposed else block

@@ -11,19 +11,29 @@ columns have norm about ``1/sqrt(gates)``); these initializers treat each block 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, ClassVar
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxinit._src.core import sharding
 from jaxinit._src.core.base import BaseInitializer
 from jaxinit._src.core.sharding import Layout
 from jaxinit._src.core.typing import Array, DTypeLike, KeyArray, RealNumeric
 from jaxinit._src.core.validation import check_dims, check_int, check_real
 from jaxinit._src.schemes import householder
-from jaxinit._src.schemes.orthogonal import HouseholderInitializer
+from jaxinit._src.schemes.orthogonal import (
+    HouseholderInitializer,
+    _block_index,
+    _local_indices,
+    _shardable,
+)
+
+P = jax.sharding.PartitionSpec
 
 _GATES_ERROR = (
     "{name} needs a `shape` whose last axis holds `gates`={gates} equal blocks, i.e. "
@@ -46,6 +56,7 @@ class GatedOrthogonal(HouseholderInitializer):
     For a kernel ``(..., n, gates * m)`` the block ``W[..., :, k*m:(k+1)*m]`` of every gate
     ``k`` is an independent Haar (semi-)orthogonal ``(n, m)`` matrix times `scale`, as linen's
     separate per-gate cells have; leading axes (stacked layers) get independent kernels too.
+    With `out_sharding`, each device forms only its own shard of the gate blocks.
 
     .. math:: B_k^\top B_k = \text{scale}^2 I \quad (n \ge m), \qquad
               B_k B_k^\top = \text{scale}^2 I \quad (n < m)
@@ -89,16 +100,113 @@ class GatedOrthogonal(HouseholderInitializer):
         return float(self.scale) / math.sqrt(n) if n else None
 
     def sample(self, key: KeyArray, shape: tuple[int, ...], dtype: Any, layout: Layout) -> Array:
-        *lead, n, fused = shape
-        m = fused // self.gates
-        count = math.prod(lead) * self.gates  # one Haar matrix per (stacked index, gate)
-        # From one key, one matrix at a time (`householder.stack`); the blocks' layout is not
-        # the output's, so they are formed whole.
-        q = householder.matrix(key, n, m, dtype, batch=count)
-        g = len(lead)  # (..., gates, n, m) -> (..., n, gates, m) -> shape
-        q = lax.reshape(q, (*lead, self.gates, n, m))
-        q = lax.reshape(lax.transpose(q, (*range(g), g + 1, g, g + 2)), shape)
+        q = _sharded_gates(key, shape, self.gates, dtype, layout)
+        if q is None:
+            *lead, n, fused = shape
+            m = fused // self.gates
+            count = math.prod(lead) * self.gates  # one Haar matrix per (stacked index, gate)
+            # From one key, one matrix at a time (`householder.stack`).
+            q = householder.matrix(key, n, m, dtype, batch=count)
+            g = len(lead)  # (..., gates, n, m) -> (..., n, gates, m) -> shape
+            q = lax.reshape(q, (*lead, self.gates, n, m))
+            q = lax.reshape(lax.transpose(q, (*range(g), g + 1, g, g + 2)), shape)
         return lax.mul(q, lax.convert_element_type(self.scale, dtype))
+
+
+def _sharded_gates(
+    key: KeyArray, shape: tuple[int, ...], gates: int, dtype: Any, lay: Layout
+) -> Array | None:
+    """The fused kernel formed shard by shard under ``shard_map`` (`_gates_by_shard`), or None
+    where the layout does not allow it: not sharded, uneven, a shard of the fused axis that
+    straddles gate blocks unevenly, or one whose blocks would take more than a shard.
+
+    When both matrix axes are sharded and their blocks are too costly, the kernel is formed
+    split along one of them over all their mesh axes -- the same bytes per device as one
+    output shard -- and XLA redistributes it (an all-to-all), as `orthogonal` does."""
+    if not _shardable(shape, lay):
+        return None
+    assert lay.sharding is not None
+    mesh = sharding.context_mesh(lay.sharding.mesh)  # inside auto_axes: with Auto axes
+    spec = lay.spec(len(shape))
+    if _gate_plan(shape, gates, spec, mesh) is not None:
+        return _gates_by_shard(key, shape, gates, dtype, spec, mesh)
+    g = len(shape) - 2
+    if spec[g] is None or spec[g + 1] is None:
+        return None
+    names = sharding.axis_names(spec[g]) + sharding.axis_names(spec[g + 1])
+    total = math.prod(mesh.shape[a] for a in names)
+    for moved in ((*spec[:g], None, names), (*spec[:g], names, None)):
+        even = shape[g + (moved[g] is None)] % total == 0
+        if even and _gate_plan(shape, gates, moved, mesh) is not None:
+            q = _gates_by_shard(key, shape, gates, dtype, moved, mesh)
+            return jax.lax.with_sharding_constraint(q, jax.sharding.NamedSharding(mesh, P(*spec)))
+    return None
+
+
+def _gate_plan(
+    shape: tuple[int, ...], gates: int, spec: tuple[Any, ...], mesh: Any
+) -> tuple[int, int] | None:
+    """``(per_gate, slots)`` of a device's shard under `spec`: it holds `per_gate` columns
+    of each of `slots` gate blocks; None if its columns straddle gate blocks unevenly, or if
+    `householder.matrix_block` (``max(n, m) x min(rows, cols)`` memory) would need more than
+    one shard -- a tall, narrow gate block sharded by rows -- where forming the kernel whole
+    is no worse."""
+    *lead, n, fused = shape
+    m = fused // gates
+    width = fused // sharding.shard_count(spec[-1], mesh)  # fused columns per device
+    if width == 0 or (m % width and width % m):
+        return None
+    per_gate = min(width, m)
+    rows = n // sharding.shard_count(spec[-2], mesh)
+    lead_count = math.prod(s // sharding.shard_count(spec[a], mesh) for a, s in enumerate(lead))
+    if max(n, m) * min(rows, per_gate) > lead_count * rows * width:
+        return None
+    return per_gate, width // per_gate
+
+
+def _gates_by_shard(
+    key: KeyArray, shape: tuple[int, ...], gates: int, dtype: Any, spec: tuple, mesh: Any
+) -> Array:
+    """Each device forms only its block of the fused kernel: for every stacked index and gate
+    block its shard touches, the rows and columns it holds of that Haar matrix
+    (`householder.matrix_block`, with the matrix's place in `householder.stack`'s draws), one
+    block at a time -- so temporaries stay about one shard, where forming the whole kernel on
+    every device costs the global array. The values are the unsharded ones to rounding (the
+    block paths apply the reflectors a panel at a time)."""
+    plan = _gate_plan(shape, gates, spec, mesh)
+    assert plan is not None
+    per_gate, slots = plan
+    *lead, n, fused = shape
+    m = fused // gates
+    g = len(lead)
+    count = math.prod(lead) * gates
+    local_rows = n // sharding.shard_count(spec[g], mesh)
+    local_lead = tuple(s // sharding.shard_count(spec[a], mesh) for a, s in enumerate(lead))
+    names = tuple(a for entry in spec for a in sharding.axis_names(entry))
+
+    def local(k: KeyArray) -> Array:
+        # 0, varying over every sharded mesh axis: the loop carries below depend on the block
+        # indices, and shard_map needs each carry to vary the same way from the start.
+        zero = functools.reduce(lax.add, [lax.mul(lax.axis_index(a), 0) for a in names])
+        col_block, _ = _block_index(spec[-1], mesh)
+        c0 = lax.add(lax.mul(col_block, np.int32(per_gate * slots)), zero)
+        rows = lax.add(_local_indices(shape, (g,), spec, mesh), zero)
+        leads = _local_indices(shape, tuple(range(g)), spec, mesh) if g else jnp.zeros(1, jnp.int32)
+        leads = lax.add(leads, zero)
+        cols = lax.add(lax.rem(c0, np.int32(m)), lax.iota(np.int32, per_gate))
+        first_gate = lax.div(c0, np.int32(m))
+
+        def one(j: Array) -> Array:  # j: (local stacked index, slot), flattened
+            slot = lax.rem(j, np.int32(slots))
+            i = leads[lax.div(j, np.int32(slots))] * gates + first_gate + slot
+            return householder.matrix_block(k, n, m, rows, cols, dtype, batch=count, index=i)
+
+        q = lax.map(one, lax.iota(np.int32, leads.shape[0] * slots))
+        q = lax.reshape(q, (*local_lead, slots, local_rows, per_gate))
+        q = lax.transpose(q, (*range(g), g + 1, g, g + 2))
+        return lax.reshape(q, (*local_lead, local_rows, per_gate * slots))
+
+    return jax.shard_map(local, mesh=mesh, in_specs=P(), out_specs=P(*spec))(key)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
