@@ -219,6 +219,29 @@ def test_sharded_gated_orthogonal_forms_only_each_devices_block(shape, mesh_name
     _assert_same(out, init(KEY, shape), MATRIX_TOL)
 
 
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.complex128])
+@pytest.mark.parametrize(
+    ("init", "shape", "spec"),
+    [
+        (jaxinit.gated_orthogonal(4), (4, 32, 128), P("a", None, "b")),
+        (jaxinit.orthogonal(), (64, 64), P("a", None)),
+        (jaxinit.orthogonal(), (64, 64), P(None, "a")),
+        (jaxinit.delta_orthogonal(), (3, 3, 16, 16), P(None, None, "a", "b")),
+    ],
+    ids=["gated", "orthogonal-rows", "orthogonal-columns", "delta"],
+)
+def test_matrix_axis_sharded_orthogonal_family_under_x64(init, shape, spec, dtype):
+    """Under x64 (and strict dtype promotion, as this suite runs) the block paths keep their
+    int32 index arithmetic: the per-device row/column indices once met int64 `arange`s."""
+    sharding = NamedSharding(_mesh("4x2"), spec)
+    with jax.enable_x64(True):
+        out = init(KEY, shape, dtype, out_sharding=sharding)
+        ref = init(KEY, shape, dtype)
+    assert out.dtype == dtype
+    _assert_sharding(out, sharding)
+    _assert_same(out, ref, 1e-12)
+
+
 def test_stacked_orthogonal_temporaries_are_one_matrix_not_the_stack():
     init = jaxinit.orthogonal(batch_axis=0)
     sharding = NamedSharding(_mesh("8"), P("x"))

@@ -341,7 +341,7 @@ def tall_columns(key: KeyArray, n: int, m: int, cols: Array, dtype: Any, first: 
         d = jax.lax.dynamic_update_slice(d, ph, (k * PANEL,))
         return _apply_left(u, t, y), d
 
-    y0 = (jnp.arange(n)[:, None] == cols[None, :]).astype(dtype)
+    y0 = (jnp.arange(n, dtype=cols.dtype)[:, None] == cols[None, :]).astype(dtype)
     d0 = lax.full_like(y0, 0, shape=(npanels * PANEL,))  # varies as y0 (shard_map)
     y, d = jax.lax.fori_loop(0, npanels, step, (y0, d0))
     return y * d[cols][None, :]
@@ -358,7 +358,7 @@ def tall_rows(key: KeyArray, n: int, m: int, rows: Array, dtype: Any, first: Any
         d = jax.lax.dynamic_update_slice(d, ph, (k * PANEL,))
         return x - _dot(_mm(_mm(x, u), t), _conj(u), (1, 1)), d
 
-    x0 = (rows[:, None] == jnp.arange(n)[None, :]).astype(dtype)
+    x0 = (rows[:, None] == jnp.arange(n, dtype=rows.dtype)[None, :]).astype(dtype)
     d0 = lax.full_like(x0, 0, shape=(npanels * PANEL,))  # varies as x0 (shard_map)
     x, d = jax.lax.fori_loop(0, npanels, step, (x0, d0))
     return x[:, :m] * d[:m][None, :]

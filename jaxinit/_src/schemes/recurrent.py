@@ -187,7 +187,7 @@ def _gates_by_shard(
     def local(k: KeyArray) -> Array:
         # 0, varying over every sharded mesh axis: the loop carries below depend on the block
         # indices, and shard_map needs each carry to vary the same way from the start.
-        zero = functools.reduce(lax.add, [lax.mul(lax.axis_index(a), 0) for a in names])
+        zero = functools.reduce(lax.add, [lax.mul(lax.axis_index(a), np.int32(0)) for a in names])
         col_block, _ = _block_index(spec[-1], mesh)
         c0 = lax.add(lax.mul(col_block, np.int32(per_gate * slots)), zero)
         rows = lax.add(_local_indices(shape, (g,), spec, mesh), zero)
