@@ -17,6 +17,9 @@ from jaxinit._src.schemes.orthogonal import haar
 KEY = jax.random.key(0)
 N_DRAWS = 4096
 Z = 6.0  # standard errors allowed by every moment test below
+#: The determinism contract's tier 1' (docs/determinism.md): one Haar matrix formed by the
+#: sharded (panel by panel) and single-device (blocks) paths, which associate sums differently.
+TIER_1_PRIME = 2e-6
 
 
 def _gram_error(q: np.ndarray, rows: bool) -> float:
@@ -239,4 +242,7 @@ def test_matrix_block_of_a_stack_member_is_that_member(n_rows, n_cols):
             )
         )(key, i)
         want = full[i][np.asarray(rows)][:, np.asarray(cols)]
-        np.testing.assert_allclose(np.asarray(block), want, rtol=0, atol=2e-6)
+        if min(n_rows, n_cols) <= householder.PANEL:  # one panel: the same operations
+            np.testing.assert_array_equal(np.asarray(block), want)
+        else:  # panels of 64 against blocks of 128: the contract's tier 1' (measured 2.4e-7)
+            np.testing.assert_allclose(np.asarray(block), want, rtol=0, atol=TIER_1_PRIME)

@@ -66,6 +66,26 @@ def _local_indices(shape: tuple[int, ...], axes: tuple[int, ...], spec: tuple, m
     return flat.reshape(-1)
 
 
+def spread(
+    shape: tuple[int, ...], spec: tuple[Any, ...], mesh: Any, axis: int
+) -> tuple[Any, ...] | None:
+    """When both of the last two axes are sharded: `spec` with all their mesh axes moved onto
+    array axis `axis` (one of the two), if it divides evenly; else None.
+
+    A device's block of a Haar matrix sharded both ways needs whole panels of rows or columns.
+    Formed split along one axis over all the mesh axes instead, it costs the same bytes per
+    device as one output shard, and XLA redistributes it to `spec` (an all-to-all)."""
+    g = len(shape) - 2
+    if spec[g] is None or spec[g + 1] is None:
+        return None
+    names = sharding.axis_names(spec[g]) + sharding.axis_names(spec[g + 1])
+    if shape[axis] % math.prod(mesh.shape[a] for a in names):
+        return None
+    moved: list[Any] = [*spec[:g], None, None]
+    moved[axis] = names
+    return tuple(moved)
+
+
 def _sharded_matrix(
     key: KeyArray, shape: tuple[int, ...], col: int, dtype: Any, lay: sharding.Layout
 ) -> Array:
@@ -77,18 +97,13 @@ def _sharded_matrix(
     n_cols = shape[col]
     n_rows = math.prod(shape) // n_cols
     row_axes = tuple(a for a in range(len(shape)) if a != col)
-    if len(shape) == 2 and spec[0] is not None and spec[1] is not None:
+    if len(shape) == 2:
         # Both axes sharded: each device would need a whole column (or row) panel. Instead form
-        # the matrix split along its long side over *all* the mesh axes -- the same bytes per
-        # device as one output shard -- and let XLA redistribute it (an all-to-all).
-        names = sharding.axis_names(spec[0]) + sharding.axis_names(spec[1])
-        total = math.prod(mesh.shape[n] for n in names)
-        long_axis = 0 if n_rows < n_cols else 1  # the tall view's columns
-        if shape[long_axis] % total == 0:
-            flat: list[Any] = [None, None]
-            flat[long_axis] = names
-            spread = sharding.Layout(lay.sharded, jax.sharding.NamedSharding(mesh, P(*flat)))
-            q = _sharded_matrix(key, shape, col, dtype, spread)
+        # the matrix split along its long side (the tall view's columns) over all the mesh axes.
+        moved = spread(shape, spec, mesh, 0 if n_rows < n_cols else 1)
+        if moved is not None:
+            flat = sharding.Layout(lay.sharded, jax.sharding.NamedSharding(mesh, P(*moved)))
+            q = _sharded_matrix(key, shape, col, dtype, flat)
             return jax.lax.with_sharding_constraint(q, jax.sharding.NamedSharding(mesh, P(*spec)))
 
     def local(k: KeyArray) -> Array:

@@ -31,6 +31,7 @@ from jaxinit._src.schemes.orthogonal import (
     _block_index,
     _local_indices,
     _shardable,
+    spread,
 )
 
 P = jax.sharding.PartitionSpec
@@ -128,17 +129,16 @@ def _sharded_gates(
     assert lay.sharding is not None
     mesh = sharding.context_mesh(lay.sharding.mesh)  # inside auto_axes: with Auto axes
     spec = lay.spec(len(shape))
-    if _gate_plan(shape, gates, spec, mesh) is not None:
-        return _gates_by_shard(key, shape, gates, dtype, spec, mesh)
     g = len(shape) - 2
-    if spec[g] is None or spec[g + 1] is None:
-        return None
-    names = sharding.axis_names(spec[g]) + sharding.axis_names(spec[g + 1])
-    total = math.prod(mesh.shape[a] for a in names)
-    for moved in ((*spec[:g], None, names), (*spec[:g], names, None)):
-        even = shape[g + (moved[g] is None)] % total == 0
-        if even and _gate_plan(shape, gates, moved, mesh) is not None:
-            q = _gates_by_shard(key, shape, gates, dtype, moved, mesh)
+    # As asked; else, both matrix axes sharded, split along the fused axis or the rows over all
+    # their mesh axes and redistributed (`orthogonal.spread`).
+    for moved in (spec, spread(shape, spec, mesh, g + 1), spread(shape, spec, mesh, g)):
+        plan = None if moved is None else _gate_plan(shape, gates, moved, mesh)
+        if plan is not None:
+            assert moved is not None
+            q = _gates_by_shard(key, shape, gates, dtype, moved, mesh, plan)
+            if moved is spec:
+                return q
             return jax.lax.with_sharding_constraint(q, jax.sharding.NamedSharding(mesh, P(*spec)))
     return None
 
@@ -165,7 +165,13 @@ def _gate_plan(
 
 
 def _gates_by_shard(
-    key: KeyArray, shape: tuple[int, ...], gates: int, dtype: Any, spec: tuple, mesh: Any
+    key: KeyArray,
+    shape: tuple[int, ...],
+    gates: int,
+    dtype: Any,
+    spec: tuple,
+    mesh: Any,
+    plan: tuple[int, int],
 ) -> Array:
     """Each device forms only its block of the fused kernel: for every stacked index and gate
     block its shard touches, the rows and columns it holds of that Haar matrix
@@ -173,9 +179,7 @@ def _gates_by_shard(
     block at a time -- so temporaries stay about one shard, where forming the whole kernel on
     every device costs the global array. The values are the unsharded ones to rounding (the
     block paths apply the reflectors a panel at a time)."""
-    plan = _gate_plan(shape, gates, spec, mesh)
-    assert plan is not None
-    per_gate, slots = plan
+    per_gate, slots = plan  # `_gate_plan`
     *lead, n, fused = shape
     m = fused // gates
     g = len(lead)
