@@ -163,19 +163,47 @@ def _program_lines(n: int, m: int) -> int:
 
 
 def test_program_size_does_not_grow_with_the_matrix():
-    """Blocks are applied by loops (at most MAX_STAGES of them), never unrolled per block: the
-    program of a 16384^2 matrix is the 8192^2 one's, and no size has a larger one."""
+    """Steps are applied by loops (at most MAX_STAGES of them), never unrolled per block: the
+    program of a 32768^2 matrix is the 16384^2 one's, and no size has a larger one."""
     assert len(householder.stages(16384, 16384)) == householder.MAX_STAGES
     big = _program_lines(16384, 16384)
-    assert _program_lines(8192, 8192) == big
-    assert all(_program_lines(n, n) <= big for n in (256, 1024, 4096))
+    assert _program_lines(32768, 32768) == big
+    assert all(_program_lines(n, n) <= big for n in (256, 1024, 2048, 4096, 8192))
     assert _program_lines(16384, 300) <= big
 
 
+@pytest.mark.parametrize(
+    ("n", "m", "dtype"),
+    [(300, 300, jnp.float32), (700, 260, jnp.float32), (520, 390, jnp.float32),
+     (300, 260, jnp.complex64)],
+)  # fmt: skip
+def test_two_blocks_per_step_form_the_same_matrix(monkeypatch, n, m, dtype):
+    """From GROUP_FROM columns on, `tall` applies two blocks per step, their T merged by
+    `group_t` (an odd last block paired with the identity): the matrix of one block per step
+    and of the sharded path's panels, to rounding (tier 1'), and orthonormal. Lowered here so
+    that small matrices take that path."""
+    key = jax.random.key(11)
+
+    def tall(group_from: int) -> np.ndarray:
+        monkeypatch.setattr(householder, "GROUP_FROM", group_from)
+        householder.stages.cache_clear()
+        try:
+            return np.asarray(jax.jit(lambda k: householder.tall(k, n, m, dtype))(key))
+        finally:
+            householder.stages.cache_clear()
+
+    one, two = tall(10**9), tall(householder.BLOCK + 1)
+    assert householder.step_width(m) == 2 * householder.BLOCK
+    panels = householder.tall_columns(key, n, m, jnp.arange(m), dtype)
+    np.testing.assert_allclose(two, one, rtol=0, atol=TIER_1_PRIME)
+    np.testing.assert_allclose(two, np.asarray(panels), rtol=0, atol=TIER_1_PRIME)
+    assert _gram_error(two, rows=False) <= 1e-5
+
+
 @pytest.mark.parametrize(("n", "m"), [(7, 3), (300, 200), (2048, 2048), (4096, 700), (9000, 130)])
-def test_stages_cover_every_block_once_in_order(n, m):
+def test_stages_cover_every_step_once_in_order(n, m):
     runs = householder.stages(n, m)
-    count = -(-m // householder.width(m))
+    count = -(-m // householder.step_width(m))
     assert 1 <= len(runs) <= householder.MAX_STAGES
     assert runs[0][0] == 0 and runs[-1][1] == count - 1
     assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(runs))
