@@ -5,9 +5,20 @@ Target (docs/design.md), 4096^2 f32 CPU: jaxinit <= 0.5x jax, <= 0.75x torch, er
 
     python -m benchmarks.bench_orthogonal                 # 512 1024 2048 4096
     python -m benchmarks.bench_orthogonal --sizes 8192    # e.g. on a GPU
+    python -m benchmarks.bench_orthogonal --sizes 4096 --revisions b58a2ed
+
+``--revisions`` adds, to the same interleaved rounds, the single-device construction
+(``householder.tall``) of earlier git revisions, loaded from their
+``jaxinit/_src/schemes/householder.py`` against today's package. Ratios between peers move with
+the machine's state; a same-run row of the program that a target was set on says whether the
+construction or the machine changed.
 """
 
 from __future__ import annotations
+
+import importlib.util
+import subprocess
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -46,7 +57,7 @@ def _array(x):
     return x.numpy() if type(x).__module__.startswith("torch") else x
 
 
-def contenders(n: int, torch) -> dict:
+def contenders(n: int, torch, revisions: tuple[str, ...] = ()) -> dict:
     key = jax.random.key(0)
     shape = (n, n)
     ours = jaxinit.orthogonal()
@@ -57,15 +68,30 @@ def contenders(n: int, torch) -> dict:
     }
     if torch is not None:
         out["torch"] = lambda: torch.nn.init.orthogonal_(torch.empty(n, n))
+    for rev in revisions:
+        tall = jax.jit(_householder_at(rev).tall, static_argnums=(1, 2, 3))
+        out[f"jaxinit@{rev}"] = lambda tall=tall: tall(key, n, n, jnp.float32)
     return out
 
 
-def run(sizes, repeats: int | None) -> list[h.Section]:
+def _householder_at(rev: str):
+    """``jaxinit/_src/schemes/householder.py`` as it was at git revision `rev`."""
+    root = Path(__file__).resolve().parent.parent
+    path = "jaxinit/_src/schemes/householder.py"
+    source = subprocess.check_output(["git", "show", f"{rev}:{path}"], cwd=root, text=True)
+    spec = importlib.util.spec_from_loader(f"householder_{rev}", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)
+    return module
+
+
+def run(sizes, repeats: int | None, revisions: tuple[str, ...] = ()) -> list[h.Section]:
     torch = h.import_torch()
-    rows, checks = [], []
+    rows, checks, past = [], [], []
     for n in sizes:
         reps = repeats or default_repeats(n)
-        t = h.compare(contenders(n, torch), reps, keep_output=True)
+        t = h.compare(contenders(n, torch, revisions), reps, keep_output=True)
         err = {k: orthogonality_error(_array(v.output)) for k, v in t.items()}
         med = {k: v.median for k, v in t.items()}
         r_jax = h.ratio(med["jaxinit"], med["jax"])
@@ -82,6 +108,10 @@ def run(sizes, repeats: int | None) -> list[h.Section]:
             f"torch {h.fmt(med.get('torch'))}s  err {err['jaxinit']:.2e}",
             flush=True,
         )
+        for rev in revisions:
+            m = med[f"jaxinit@{rev}"]
+            past.append([n, rev, m, med["jaxinit"], h.ratio(m, med["jax"]),
+                         h.ratio(m, med.get("torch")), h.ratio(med["jaxinit"], m)])  # fmt: skip
         if n == TARGET_N:
             checks.append(_check("jaxinit/jax", r_jax, TARGETS["jaxinit/jax"]))
             checks.append(_check("jaxinit/torch", r_torch, TARGETS["jaxinit/torch"]))
@@ -100,6 +130,13 @@ def run(sizes, repeats: int | None) -> list[h.Section]:
         "torch is `orthogonal_(torch.empty(n, n))` (CPU, default threads).\n\n"
     )
     body += "Targets (docs/design.md): " + "; ".join(checks) + "\n"
+    if past:
+        past_headers = ["n", "revision", "its s", "jaxinit s"]
+        past_headers += ["its/jax", "its/torch", "jaxinit/its"]
+        body += (
+            "\nEarlier constructions in the same rounds (`--revisions`: their "
+            "`householder.tall`, jitted):\n\n" + h.table(past_headers, past) + "\n"
+        )
     return [h.Section(f"orthogonal nxn float32 ({jax.default_backend()})", body)]
 
 
@@ -113,12 +150,15 @@ def _check(what: str, value: float | None, limit: float) -> str:
 def main(argv=None) -> None:
     p = h.parser(__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=None, help=f"default {SIZES}")
+    p.add_argument(
+        "--revisions", nargs="+", default=(), help="git revisions whose householder.tall to add"
+    )
     args = p.parse_args(argv)
     sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
     repeats = args.repeats or (3 if args.quick else None)
     if args.json is None:
         h.print_machine()
-    h.finish(args, "orthogonal", run(sizes, repeats))
+    h.finish(args, "orthogonal", run(sizes, repeats, tuple(args.revisions)))
 
 
 if __name__ == "__main__":
