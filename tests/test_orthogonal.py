@@ -223,6 +223,41 @@ def test_eager_with_cpu_compiler_options_equals_jit_bitwise(shape):
     np.testing.assert_array_equal(np.asarray(eager), np.asarray(jitted))
 
 
+#: max|QᴴQ - I| allowed in float64/complex128: 2^-52 times a few hundred (n and the blocks).
+F64_ORTHONORMAL = 1e-12
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64, jnp.complex128])
+@pytest.mark.parametrize(
+    ("init", "shape"),
+    [
+        (jaxinit.orthogonal(), (300, 300)),
+        (jaxinit.orthogonal(batch_axis=0), (2, 300, 200)),
+        (jaxinit.delta_orthogonal(), (3, 3, 260, 260)),
+        (jaxinit.gated_orthogonal(2), (260, 520)),
+    ],
+    ids=["square", "stacked", "delta", "gated"],
+)
+def test_several_blocks_per_run_under_x64(init, shape, dtype):
+    """Under x64 a run's loop index is int64; the single-device formation once subtracted it
+    from an int32 and raised for every matrix with more than one block in a run (M > 128)."""
+    assert householder.stages(300, 300) == ((0, 2),)  # one run of three blocks
+    with jax.enable_x64(True):
+        q = np.asarray(init(KEY, shape, dtype))
+    assert q.dtype == np.dtype(dtype)
+    if len(shape) == 4:  # delta: the centre tap
+        blocks = [q[1, 1]]
+    elif len(shape) == 3:  # stacked
+        blocks = list(q)
+    elif shape[1] > shape[0]:  # gated: one block per gate
+        blocks = [q[:, :260], q[:, 260:]]
+    else:
+        blocks = [q]
+    tol = 1e-5 if dtype == jnp.float32 else F64_ORTHONORMAL
+    for block in blocks:
+        assert _gram_error(block, rows=block.shape[0] < block.shape[1]) <= tol
+
+
 def test_complex_dtypes_compile_with_the_default_options():
     """XLA:CPU's two kernel emitters round complex arithmetic differently."""
     assert orthogonal.Orthogonal().compile_options(np.dtype(np.complex64)) is None

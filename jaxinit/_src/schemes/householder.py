@@ -318,8 +318,9 @@ def tall(key: KeyArray, n: int, m: int, dtype: Any, first: Any = 0) -> Array:
         s0 = first_step * w
 
         def step(k, sub, s0=s0):
-            uk = lax.dynamic_slice(u, (k, s0, 0), (1, n - s0, w))
-            tk = lax.dynamic_slice(t, (k, 0, 0), (1, w, w))
+            zero = np.int32(0)  # int32 indices, also under x64
+            uk = lax.dynamic_slice(u, (k, np.int32(s0), zero), (1, n - s0, w))
+            tk = lax.dynamic_slice(t, (k, zero, zero), (1, w, w))
             return _apply_left(lax.reshape(uk, (n - s0, w)), lax.reshape(tk, (w, w)), sub)
 
         sub = _eye(u, n - s0, m - s0, lax.slice(phases, (s0,), (m,)))
@@ -327,12 +328,15 @@ def tall(key: KeyArray, n: int, m: int, dtype: Any, first: Any = 0) -> Array:
             corner = (n - s0 - y.shape[0], m - s0 - y.shape[1])
             sub = lax.dynamic_update_slice(sub, y, corner)
         if first_step == last:
-            sub = step(first_step, sub)
+            sub = step(np.int32(first_step), sub)
         else:  # from the run's last step to its first
             sub = lax.fori_loop(
                 0,
                 last - first_step + 1,
-                lambda i, y, f=step, e=last: f(lax.sub(np.int32(e), i), y),
+                # the index is int64 under x64: the step's arithmetic stays int32
+                lambda i, y, f=step, e=last: f(
+                    lax.sub(np.int32(e), lax.convert_element_type(i, np.int32)), y
+                ),
                 sub,
             )
         y = sub
