@@ -298,7 +298,7 @@ def tall(key: KeyArray, n: int, m: int, dtype: Any, first: Any = 0) -> Array:
     b = width(m)
     w = step_width(m)  # b, or 2b
     steps = -(-m // w)
-    drawn = -(-m // b) * max(1, b // PANEL)  # panels(n, m)
+    drawn = panels(n, m)
     g = draws(key, first, drawn, n, m, dtype)
     if w < PANEL:  # one block of fewer than PANEL reflectors
         g = lax.slice(g, (0, 0, 0), (1, n, w))
