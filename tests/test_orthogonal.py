@@ -200,6 +200,81 @@ def test_two_blocks_per_step_form_the_same_matrix(monkeypatch, n, m, dtype):
     assert _gram_error(two, rows=False) <= 1e-5
 
 
+def _tall(monkeypatch, n: int, m: int, dtype, *, chunked: bool, key=KEY, first=0) -> np.ndarray:
+    """`householder.tall` with its draws in `chunks` or as full-height steps, whatever the
+    size: `CHUNKED_SECONDS` set to 0 or infinity."""
+    monkeypatch.setattr(householder, "CHUNKED_SECONDS", 0.0 if chunked else float("inf"))
+    assert householder.chunked(n, m) == chunked
+    f = jax.jit(lambda k, i: householder.tall(k, n, m, dtype, i))
+    return np.asarray(f(key, first))
+
+
+@pytest.mark.parametrize(
+    ("n", "m", "dtype"),
+    [(300, 300, jnp.float32), (700, 130, jnp.float32), (900, 900, jnp.float32),
+     (300, 260, jnp.complex64), (260, 260, jnp.float64)],
+)  # fmt: skip
+def test_chunked_draws_form_the_same_matrix(monkeypatch, n, m, dtype):
+    """Large matrices draw only the rows each step's run works on (`chunks`) and take each
+    step's Gram matrix, norms and diagonal from sums over its chunks: the matrix of
+    full-height steps to rounding (tier 1'), orthonormal -- also with several runs, two
+    blocks per step, and draws that are not one stream (float64, complex)."""
+    if (n, m) == (900, 900):
+        monkeypatch.setattr(householder, "GROUP_FROM", householder.BLOCK + 1)
+        monkeypatch.setattr(householder, "RUN_SECONDS", 0.0)
+        householder.stages.cache_clear()
+        householder.chunks.cache_clear()
+        assert householder.step_width(m) == 2 * householder.BLOCK
+        assert len(householder.stages(n, m)) == 4  # one run per step
+    try:
+        with jax.enable_x64(dtype == jnp.float64):
+            full = _tall(monkeypatch, n, m, dtype, chunked=False)
+            chunks = _tall(monkeypatch, n, m, dtype, chunked=True)
+    finally:
+        householder.stages.cache_clear()
+        householder.chunks.cache_clear()
+    tol = TIER_1_PRIME if dtype != jnp.float64 else F64_ORTHONORMAL
+    np.testing.assert_allclose(chunks, full, rtol=0, atol=tol)
+    assert _gram_error(chunks, rows=False) <= (1e-5 if dtype != jnp.float64 else F64_ORTHONORMAL)
+
+
+def test_chunked_draws_of_a_stack_member_are_its_own(monkeypatch):
+    """`stack` passes matrix i's first panel traced: the chunked draws count from it."""
+    n, m, key = 300, 200, jax.random.key(3)
+    p = householder.panels(n, m)
+    second = _tall(monkeypatch, n, m, jnp.float32, chunked=True, key=key, first=p)
+    full = _tall(monkeypatch, n, m, jnp.float32, chunked=False, key=key, first=p)
+    np.testing.assert_allclose(second, full, rtol=0, atol=TIER_1_PRIME)
+    assert np.abs(second - _tall(monkeypatch, n, m, jnp.float32, chunked=True, key=key)).max() > 0.1
+
+
+@pytest.mark.parametrize(("n", "m"), [(300, 300), (4096, 4096), (5000, 3000), (16384, 16384)])
+def test_chunks_hold_each_steps_rows_of_its_run_once(n, m):
+    """Step k's chunks are consecutive and hold rows s0..n-1 of its run (and at most one
+    chunk's padding past n), its diagonal block inside them; at most MAX_CHUNKS per step."""
+    c, step, row0, first = householder.chunks(n, m)
+    w = householder.step_width(m)
+    assert c % w == 0
+    start = {k: k0 * w for k0, k1 in householder.stages(n, m) for k in range(k0, k1 + 1)}
+    for k in range(-(-m // w)):
+        mine = np.flatnonzero(step == k)
+        assert mine[0] == first[k] and np.all(np.diff(mine) == 1)
+        assert len(mine) <= householder.MAX_CHUNKS
+        np.testing.assert_array_equal(row0[mine], start[k] + c * np.arange(len(mine)))
+        assert row0[mine[-1]] < n <= row0[mine[-1]] + c
+        assert start[k] <= k * w < n
+
+
+def test_only_large_matrices_are_chunked():
+    """The chunked layout saves part of a large matrix's run and costs some compilation: from
+    a modeled second of run time on."""
+    assert not householder.chunked(2048, 2048)
+    assert not householder.chunked(4096, 1024)
+    assert householder.chunked(3072, 3072)
+    assert householder.chunked(4096, 4096)
+    assert not householder.chunked(100_000, 40)  # one block of fewer than PANEL reflectors
+
+
 @pytest.mark.parametrize(("n", "m"), [(7, 3), (300, 200), (2048, 2048), (4096, 700), (9000, 130)])
 def test_stages_cover_every_step_once_in_order(n, m):
     runs = householder.stages(n, m)

@@ -112,7 +112,13 @@ def threefry_lanes(
 def bits_at(key_data: Array, first: Array, size: int) -> Array:
     """``jax.random.bits(key, (n,))[first : first + size]`` (any ``n >= first + size``) for a
     threefry key's data ``(k1, k2)``: the counters ``first, first + 1, ...`` alone."""
-    b1, b2 = _blocks(key_data, lax.add(first, lax.iota(jnp.uint32, size)))
+    return bits_of(key_data, lax.add(first, lax.iota(jnp.uint32, size)))
+
+
+def bits_of(key_data: Array, counters: Array) -> Array:
+    """``jax.random.bits(key, (n,))[counters]`` (uint32 `counters` of any shape, all ``< n``)
+    for a threefry key's data ``(k1, k2)``: those elements alone."""
+    b1, b2 = _blocks(key_data, counters)
     return lax.bitwise_xor(b1, b2)
 
 
