@@ -248,6 +248,29 @@ def test_chunked_draws_of_a_stack_member_are_its_own(monkeypatch):
     assert np.abs(second - _tall(monkeypatch, n, m, jnp.float32, chunked=True, key=key)).max() > 0.1
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.complex64])
+def test_one_step_runs_skip_the_identity_and_form_the_same_matrix(monkeypatch, dtype):
+    """A run of one step starts from [[D, 0], [0, y]] and takes U^H of it as [U1^H D, U2^H y]
+    (no product over the identity and zero blocks): the matrix of one loop over all steps
+    to rounding, and orthonormal."""
+    n, m = 700, 520
+
+    def tall(run_seconds: float) -> np.ndarray:
+        monkeypatch.setattr(householder, "RUN_SECONDS", run_seconds)
+        householder.stages.cache_clear()
+        try:
+            return np.asarray(jax.jit(lambda k: householder.tall(k, n, m, dtype))(KEY))
+        finally:
+            householder.stages.cache_clear()
+
+    monkeypatch.setattr(householder, "RUN_SECONDS", 0.0)
+    householder.stages.cache_clear()
+    assert householder.stages(n, m) == ((0, 0), (1, 1), (2, 2), (3, 3), (4, 4))
+    split, loop = tall(0.0), tall(1e9)
+    np.testing.assert_allclose(split, loop, rtol=0, atol=TIER_1_PRIME)
+    assert _gram_error(split, rows=False) <= 1e-5
+
+
 @pytest.mark.parametrize(("n", "m"), [(300, 300), (4096, 4096), (5000, 3000), (16384, 16384)])
 def test_chunks_hold_each_steps_rows_of_its_run_once(n, m):
     """Step k's chunks are consecutive and hold rows s0..n-1 of its run (and at most one

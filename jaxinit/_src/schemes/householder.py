@@ -506,7 +506,22 @@ def tall(key: KeyArray, n: int, m: int, dtype: Any, first: Any = 0) -> Array:
         if y is not None:  # the later steps' result, in the corner they left unchanged
             corner = (rows - y.shape[0], m - s0 - y.shape[1])
             sub = lax.dynamic_update_slice(sub, y, corner)
-        if first_step == last:
+        if first_step == last and y is not None:
+            # one step on [[D, 0], [0, y]] (D: its w phases): U^H of that is [U1^H D, U2^H y],
+            # U split after its first w rows -- no product over the identity and zero blocks
+            k = np.int32(first_step)
+            uk = u_of(k, s0)
+            u1, u2 = lax.slice_in_dim(uk, 0, w, axis=0), lax.slice_in_dim(uk, w, rows, axis=0)
+            head = lax.mul(
+                lax.transpose(_conj(u1), (1, 0)),
+                lax.broadcast_in_dim(lax.slice(phases, (s0,), (s0 + w,)), (w, w), (1,)),
+            )
+            w_all = lax.concatenate([head, _dot(_conj(u2), y, (0, 0))], 1)
+            tk = lax.reshape(
+                lax.dynamic_slice(t_all, (k, np.int32(0), np.int32(0)), (1, w, w)), (w, w)
+            )
+            sub = lax.sub(sub, _mm(uk, _mm(tk, w_all)))
+        elif first_step == last:
             sub = step(np.int32(first_step), sub)
         else:  # from the run's last step to its first
             sub = lax.fori_loop(
