@@ -172,27 +172,39 @@ def test_program_size_does_not_grow_with_the_matrix():
     assert _program_lines(16384, 300) <= big
 
 
+@pytest.fixture
+def patch(monkeypatch):
+    """``patch(NAME=value, ...)`` sets `householder` constants for one test, and the cached
+    `stages` and `chunks` are recomputed for them (and again after the test)."""
+
+    def clear() -> None:
+        householder.stages.cache_clear()
+        householder.chunks.cache_clear()
+
+    def set_constants(**constants) -> None:
+        for name, value in constants.items():
+            monkeypatch.setattr(householder, name, value)
+        clear()
+
+    yield set_constants
+    clear()
+
+
 @pytest.mark.parametrize(
     ("n", "m", "dtype"),
     [(300, 300, jnp.float32), (700, 260, jnp.float32), (520, 390, jnp.float32),
      (300, 260, jnp.complex64)],
 )  # fmt: skip
-def test_two_blocks_per_step_form_the_same_matrix(monkeypatch, n, m, dtype):
+def test_two_blocks_per_step_form_the_same_matrix(patch, n, m, dtype):
     """From GROUP_FROM columns on, `tall` applies two blocks per step, their T merged by
     `group_t` (an odd last block paired with the identity): the matrix of one block per step
     and of the sharded path's panels, to rounding (tier 1'), and orthonormal. Lowered here so
     that small matrices take that path."""
     key = jax.random.key(11)
-
-    def tall(group_from: int) -> np.ndarray:
-        monkeypatch.setattr(householder, "GROUP_FROM", group_from)
-        householder.stages.cache_clear()
-        try:
-            return np.asarray(jax.jit(lambda k: householder.tall(k, n, m, dtype))(key))
-        finally:
-            householder.stages.cache_clear()
-
-    one, two = tall(10**9), tall(householder.BLOCK + 1)
+    patch(GROUP_FROM=10**9)
+    one = _tall(n, m, dtype, key=key)
+    patch(GROUP_FROM=householder.BLOCK + 1)
+    two = _tall(n, m, dtype, key=key)
     assert householder.step_width(m) == 2 * householder.BLOCK
     panels = householder.tall_columns(key, n, m, jnp.arange(m), dtype)
     np.testing.assert_allclose(two, one, rtol=0, atol=TIER_1_PRIME)
@@ -200,13 +212,16 @@ def test_two_blocks_per_step_form_the_same_matrix(monkeypatch, n, m, dtype):
     assert _gram_error(two, rows=False) <= 1e-5
 
 
-def _tall(monkeypatch, n: int, m: int, dtype, *, chunked: bool, key=KEY, first=0) -> np.ndarray:
+def _tall(n: int, m: int, dtype, *, key=KEY, first=0) -> np.ndarray:
+    return np.asarray(jax.jit(lambda k, i: householder.tall(k, n, m, dtype, i))(key, first))
+
+
+def _chunked(patch, n: int, m: int, dtype, chunked: bool, **where) -> np.ndarray:
     """`householder.tall` with its draws in `chunks` or as full-height steps, whatever the
     size: `CHUNKED_SECONDS` set to 0 or infinity."""
-    monkeypatch.setattr(householder, "CHUNKED_SECONDS", 0.0 if chunked else float("inf"))
+    patch(CHUNKED_SECONDS=0.0 if chunked else float("inf"))
     assert householder.chunked(n, m) == chunked
-    f = jax.jit(lambda k, i: householder.tall(k, n, m, dtype, i))
-    return np.asarray(f(key, first))
+    return _tall(n, m, dtype, **where)
 
 
 @pytest.mark.parametrize(
@@ -214,59 +229,45 @@ def _tall(monkeypatch, n: int, m: int, dtype, *, chunked: bool, key=KEY, first=0
     [(300, 300, jnp.float32), (700, 130, jnp.float32), (900, 900, jnp.float32),
      (300, 260, jnp.complex64), (260, 260, jnp.float64)],
 )  # fmt: skip
-def test_chunked_draws_form_the_same_matrix(monkeypatch, n, m, dtype):
+def test_chunked_draws_form_the_same_matrix(patch, n, m, dtype):
     """Large matrices draw only the rows each step's run works on (`chunks`) and take each
     step's Gram matrix, norms and diagonal from sums over its chunks: the matrix of
     full-height steps to rounding (tier 1'), orthonormal -- also with several runs, two
     blocks per step, and draws that are not one stream (float64, complex)."""
     if (n, m) == (900, 900):
-        monkeypatch.setattr(householder, "GROUP_FROM", householder.BLOCK + 1)
-        monkeypatch.setattr(householder, "RUN_SECONDS", 0.0)
-        householder.stages.cache_clear()
-        householder.chunks.cache_clear()
+        patch(GROUP_FROM=householder.BLOCK + 1, RUN_SECONDS=0.0)
         assert householder.step_width(m) == 2 * householder.BLOCK
         assert len(householder.stages(n, m)) == 4  # one run per step
-    try:
-        with jax.enable_x64(dtype == jnp.float64):
-            full = _tall(monkeypatch, n, m, dtype, chunked=False)
-            chunks = _tall(monkeypatch, n, m, dtype, chunked=True)
-    finally:
-        householder.stages.cache_clear()
-        householder.chunks.cache_clear()
+    with jax.enable_x64(dtype == jnp.float64):
+        full = _chunked(patch, n, m, dtype, False)
+        chunks = _chunked(patch, n, m, dtype, True)
     tol = TIER_1_PRIME if dtype != jnp.float64 else F64_ORTHONORMAL
     np.testing.assert_allclose(chunks, full, rtol=0, atol=tol)
     assert _gram_error(chunks, rows=False) <= (1e-5 if dtype != jnp.float64 else F64_ORTHONORMAL)
 
 
-def test_chunked_draws_of_a_stack_member_are_its_own(monkeypatch):
+def test_chunked_draws_of_a_stack_member_are_its_own(patch):
     """`stack` passes matrix i's first panel traced: the chunked draws count from it."""
     n, m, key = 300, 200, jax.random.key(3)
     p = householder.panels(n, m)
-    second = _tall(monkeypatch, n, m, jnp.float32, chunked=True, key=key, first=p)
-    full = _tall(monkeypatch, n, m, jnp.float32, chunked=False, key=key, first=p)
+    second = _chunked(patch, n, m, jnp.float32, True, key=key, first=p)
+    full = _chunked(patch, n, m, jnp.float32, False, key=key, first=p)
     np.testing.assert_allclose(second, full, rtol=0, atol=TIER_1_PRIME)
-    assert np.abs(second - _tall(monkeypatch, n, m, jnp.float32, chunked=True, key=key)).max() > 0.1
+    assert np.abs(second - _chunked(patch, n, m, jnp.float32, True, key=key)).max() > 0.1
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.complex64])
-def test_one_step_runs_skip_the_identity_and_form_the_same_matrix(monkeypatch, dtype):
+def test_one_step_runs_skip_the_identity_and_form_the_same_matrix(patch, dtype):
     """A run of one step starts from [[D, 0], [0, y]] and takes U^H of it as [U1^H D, U2^H y]
     (no product over the identity and zero blocks): the matrix of one loop over all steps
     to rounding, and orthonormal."""
     n, m = 700, 520
-
-    def tall(run_seconds: float) -> np.ndarray:
-        monkeypatch.setattr(householder, "RUN_SECONDS", run_seconds)
-        householder.stages.cache_clear()
-        try:
-            return np.asarray(jax.jit(lambda k: householder.tall(k, n, m, dtype))(KEY))
-        finally:
-            householder.stages.cache_clear()
-
-    monkeypatch.setattr(householder, "RUN_SECONDS", 0.0)
-    householder.stages.cache_clear()
+    patch(RUN_SECONDS=0.0)
     assert householder.stages(n, m) == ((0, 0), (1, 1), (2, 2), (3, 3), (4, 4))
-    split, loop = tall(0.0), tall(1e9)
+    split = _tall(n, m, dtype)
+    patch(RUN_SECONDS=1e9)
+    assert len(householder.stages(n, m)) == 1
+    loop = _tall(n, m, dtype)
     np.testing.assert_allclose(split, loop, rtol=0, atol=TIER_1_PRIME)
     assert _gram_error(split, rows=False) <= 1e-5
 
