@@ -9,7 +9,8 @@ Target (docs/design.md), 4096^2 f32 CPU: jaxinit <= 0.5x jax, <= 0.75x torch, er
 
 ``--revisions`` adds, to the same interleaved rounds, the single-device construction
 (``householder.tall``) of earlier git revisions, loaded from their
-``jaxinit/_src/schemes/householder.py`` against today's package. Ratios between peers move with
+``jaxinit/_src/schemes/householder.py`` against today's package and compiled with the XLA
+options today's initializer compiles with (`compile_options`). Ratios between peers move with
 the machine's state; a same-run row of the program that a target was set on says whether the
 construction or the machine changed.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import jaxinit
 
@@ -68,9 +70,12 @@ def contenders(n: int, torch, revisions: tuple[str, ...] = ()) -> dict:
     }
     if torch is not None:
         out["torch"] = lambda: torch.nn.init.orthogonal_(torch.empty(n, n))
+    options = ours.compile_options(np.dtype(np.float32))
     for rev in revisions:
-        tall = jax.jit(_householder_at(rev).tall, static_argnums=(1, 2, 3))
-        out[f"jaxinit@{rev}"] = lambda tall=tall: tall(key, n, n, jnp.float32)
+        module = _householder_at(rev)
+        lowered = jax.jit(lambda k, m=module: m.tall(k, n, n, jnp.float32)).lower(key)
+        tall = lowered.compile(compiler_options=options)
+        out[f"jaxinit@{rev}"] = lambda tall=tall: tall(key)
     return out
 
 
@@ -135,7 +140,9 @@ def run(sizes, repeats: int | None, revisions: tuple[str, ...] = ()) -> list[h.S
         past_headers += ["its/jax", "its/torch", "jaxinit/its"]
         body += (
             "\nEarlier constructions in the same rounds (`--revisions`: their "
-            "`householder.tall`, jitted):\n\n" + h.table(past_headers, past) + "\n"
+            "`householder.tall`, jitted, with the initializer's compiler options):\n\n"
+            + h.table(past_headers, past)
+            + "\n"
         )
     return [h.Section(f"orthogonal nxn float32 ({jax.default_backend()})", body)]
 
