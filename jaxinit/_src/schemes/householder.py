@@ -506,7 +506,7 @@ def tall(key: KeyArray, n: int, m: int, dtype: Any, first: Any = 0) -> Array:
     # bits are those of scaling Q itself: the blocks act on each column alone.)
     phases = lax.slice(lax.reshape(d, (d.shape[0] * w,)), (0,), (m,))
 
-    def t_of(k: Array) -> Array:  # step k's T (int32 indices, also under x64)
+    def t_of(k: Any) -> Array:  # step k's T (int32 indices, also under x64)
         zero = np.int32(0)
         return lax.reshape(lax.dynamic_slice(t_all, (k, zero, zero), (1, w, w)), (w, w))
 
